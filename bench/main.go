@@ -1,0 +1,441 @@
+// Command bench runs ccmirror and the manual procedure it replaces side by
+// side, on the same data in one run, and prints the ratios: cold fetch
+// against a sequential curl loop over a bandwidth-capped fake GitHub, warm
+// re-fetch against cold fetch, verify against sha256sum -c, and install
+// against tar -xf + cp + chown -R. Results also go to bench/results.json.
+//
+// Run it with `make bench` (which builds bin/ccmirror and bin/fakegithub).
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type config struct {
+	bin         string
+	work        string
+	sizes       []int64
+	bandwidth   int64
+	latency     time.Duration
+	concurrency int
+	out         string
+	keep        bool
+}
+
+// row is one line of the results table: ccmirror against its baseline.
+type row struct {
+	Size        int64   `json:"size_bytes"`
+	Name        string  `json:"name"`
+	Baseline    string  `json:"baseline"`
+	Seconds     float64 `json:"seconds"`
+	BaseSeconds float64 `json:"baseline_seconds"`
+	Ratio       float64 `json:"ratio"`
+	Target      float64 `json:"target_ratio,omitempty"`
+	Bytes       int64   `json:"bytes_transferred"`
+	BaseBytes   int64   `json:"baseline_bytes_transferred"`
+	RSS         int64   `json:"peak_rss_bytes"`
+	BaseRSS     int64   `json:"baseline_peak_rss_bytes"`
+	Note        string  `json:"note,omitempty"`
+}
+
+type results struct {
+	When      time.Time `json:"when"`
+	Machine   string    `json:"machine"`
+	Bandwidth int64     `json:"bandwidth_bytes_per_sec_per_connection"`
+	Latency   string    `json:"latency"`
+	Rows      []row     `json:"rows"`
+}
+
+func main() {
+	var c config
+	var sizes string
+	flag.StringVar(&c.bin, "bin", "bin", "folder with ccmirror and fakegithub")
+	flag.StringVar(&c.work, "work", "out/bench", "scratch folder (emptied first)")
+	flag.StringVar(&sizes, "sizes", "1G", "comma-separated release sizes, e.g. 100M,1G,4G")
+	flag.Int64Var(&c.bandwidth, "bandwidth", 16<<20, "per-connection bandwidth cap of the fake GitHub, bytes/s")
+	flag.DurationVar(&c.latency, "latency", 20*time.Millisecond, "latency the fake GitHub adds before each response")
+	flag.IntVar(&c.concurrency, "concurrency", 4, "ccmirror fetch --concurrency")
+	flag.StringVar(&c.out, "json", "bench/results.json", "where to write the results")
+	flag.BoolVar(&c.keep, "keep", false, "keep the scratch folder")
+	flag.Parse()
+	for _, s := range strings.Split(sizes, ",") {
+		n, err := parseSize(s)
+		if err != nil {
+			fatal(err)
+		}
+		c.sizes = append(c.sizes, n)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res := results{When: time.Now().UTC(), Machine: machine(), Bandwidth: c.bandwidth, Latency: c.latency.String()}
+	for _, size := range c.sizes {
+		rows, err := runSize(ctx, &c, size)
+		if err != nil {
+			fatal(err)
+		}
+		res.Rows = append(res.Rows, rows...)
+	}
+	printTable(os.Stdout, &res)
+	b, _ := json.MarshalIndent(res, "", "  ")
+	if err := os.WriteFile(c.out, append(b, '\n'), 0o644); err != nil {
+		fatal(err)
+	}
+	fmt.Printf("\nresults written to %s\n", c.out)
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "bench:", err)
+	os.Exit(1)
+}
+
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(strings.ToUpper(s))
+	mult := int64(1)
+	switch {
+	case strings.HasSuffix(s, "G"):
+		mult, s = 1<<30, strings.TrimSuffix(s, "G")
+	case strings.HasSuffix(s, "M"):
+		mult, s = 1<<20, strings.TrimSuffix(s, "M")
+	case strings.HasSuffix(s, "K"):
+		mult, s = 1<<10, strings.TrimSuffix(s, "K")
+	}
+	var n int64
+	if _, err := fmt.Sscan(s, &n); err != nil || n <= 0 {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return n * mult, nil
+}
+
+func machine() string {
+	host, _ := os.Hostname()
+	cpu := ""
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "model name") {
+				cpu = strings.TrimSpace(strings.SplitN(sc.Text(), ":", 2)[1])
+				break
+			}
+		}
+		f.Close()
+	}
+	n := 0
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		n = strings.Count(string(b), "processor\t:")
+	}
+	return fmt.Sprintf("%s, %d cores, %s", host, n, cpu)
+}
+
+// measured is one timed process (or a sequence of them).
+type measured struct {
+	secs float64
+	rss  int64 // peak resident set of the largest process, bytes
+}
+
+// runCmd runs one command and returns its wall time and peak RSS (from the
+// child's own rusage).
+func runCmd(ctx context.Context, dir string, env []string, name string, args ...string) (measured, []byte, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	m := measured{secs: time.Since(start).Seconds()}
+	if cmd.ProcessState != nil {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			m.rss = ru.Maxrss * 1024
+		}
+	}
+	if err != nil {
+		return m, out, fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return m, out, nil
+}
+
+func (m *measured) add(o measured) {
+	m.secs += o.secs
+	if o.rss > m.rss {
+		m.rss = o.rss
+	}
+}
+
+// fake is a running bin/fakegithub.
+type fake struct {
+	cmd *exec.Cmd
+	url string
+}
+
+func startFake(ctx context.Context, c *config, dir string, blobSize int64) (*fake, error) {
+	ready := filepath.Join(dir, "github-url")
+	cmd := exec.CommandContext(ctx, filepath.Join(c.bin, "fakegithub"),
+		"-ready-file", ready,
+		"-blob-size", fmt.Sprint(blobSize),
+		"-bandwidth", fmt.Sprint(c.bandwidth),
+		"-latency", c.latency.String())
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	for i := 0; i < 200; i++ {
+		if b, err := os.ReadFile(ready); err == nil && len(b) > 0 {
+			return &fake{cmd: cmd, url: strings.TrimSpace(string(b))}, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	return nil, fmt.Errorf("fakegithub did not start")
+}
+
+func (f *fake) stop() {
+	f.cmd.Process.Signal(syscall.SIGTERM)
+	f.cmd.Wait()
+}
+
+// servedBytes asks the fake how many asset bytes it has served so far.
+func (f *fake) servedBytes() int64 {
+	resp, err := http.Get(strings.TrimSuffix(f.url, "/") + "/_fake/stats")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	var s struct {
+		AssetBytesServed int64 `json:"asset_bytes_served"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&s) != nil {
+		return -1
+	}
+	return s.AssetBytesServed
+}
+
+// releaseURLs lists what the manual procedure downloads for slurm 2.5.0: the
+// tag archive, every asset of the release, and the wheel from 2.6.1.
+func releaseURLs(f *fake) ([]string, error) {
+	get := func(tag string) (map[string]any, error) {
+		resp, err := http.Get(strings.TrimSuffix(f.url, "/") + "/repos/Azure/cyclecloud-slurm/releases/tags/" + tag)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		var rel map[string]any
+		return rel, json.NewDecoder(resp.Body).Decode(&rel)
+	}
+	rel, err := get("2.5.0")
+	if err != nil {
+		return nil, err
+	}
+	var urls []string
+	if t, ok := rel["tarball_url"].(string); ok {
+		urls = append(urls, t)
+	}
+	assets, _ := rel["assets"].([]any)
+	for _, a := range assets {
+		urls = append(urls, a.(map[string]any)["browser_download_url"].(string))
+	}
+	other, err := get("2.6.1")
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range other["assets"].([]any) {
+		m := a.(map[string]any)
+		if strings.HasPrefix(m["name"].(string), "cyclecloud_api-") {
+			urls = append(urls, m["browser_download_url"].(string))
+		}
+	}
+	return urls, nil
+}
+
+func runSize(ctx context.Context, c *config, total int64) ([]row, error) {
+	dir, err := filepath.Abs(filepath.Join(c.work, fmt.Sprint(total>>20)+"M"))
+	if err != nil {
+		return nil, err
+	}
+	os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if !c.keep {
+		defer os.RemoveAll(dir)
+	}
+	bin, _ := filepath.Abs(c.bin)
+	c2 := *c
+	c2.bin = bin
+	const blobs = 62 // slurm 2.5.0's project.ini
+	f, err := startFake(ctx, &c2, dir, total/blobs)
+	if err != nil {
+		return nil, err
+	}
+	defer f.stop()
+	fmt.Fprintf(os.Stderr, "bench: %d MiB release, fake GitHub at %s\n", total>>20, f.url)
+
+	key := filepath.Join(dir, "key")
+	if _, _, err := runCmd(ctx, dir, nil, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bench", "-f", key); err != nil {
+		return nil, err
+	}
+	pub, _ := os.ReadFile(key + ".pub")
+	fields := strings.Fields(string(pub))
+	allowed := filepath.Join(dir, "allowed_signers")
+	os.WriteFile(allowed, []byte("bench namespaces=\"ccmirror\" "+fields[0]+" "+fields[1]+"\n"), 0o644)
+	ccm := filepath.Join(bin, "ccmirror")
+	var rows []row
+
+	// Manual procedure: one curl after another, like the documented wget loop.
+	urls, err := releaseURLs(f)
+	if err != nil {
+		return nil, err
+	}
+	manual := filepath.Join(dir, "manual")
+	os.MkdirAll(filepath.Join(manual, "blobs"), 0o755)
+	before := f.servedBytes()
+	var curl measured
+	for _, u := range urls {
+		m, _, err := runCmd(ctx, filepath.Join(manual, "blobs"), nil, "curl", "-sSfL", "-O", u)
+		if err != nil {
+			return nil, err
+		}
+		curl.add(m)
+	}
+	curlBytes := f.servedBytes() - before
+
+	cache := filepath.Join(dir, "cache")
+	bundle := filepath.Join(dir, "slurm.tar")
+	fetchArgs := []string{"fetch", "--quiet", "--github-url", f.url, "--sign-key", key, "--cache", cache,
+		"--concurrency", fmt.Sprint(c.concurrency), "-o", bundle, "slurm@2.5.0"}
+	before = f.servedBytes()
+	cold, _, err := runCmd(ctx, dir, nil, ccm, fetchArgs...)
+	if err != nil {
+		return nil, err
+	}
+	coldBytes := f.servedBytes() - before
+	limit := float64(coldBytes)/float64(c.bandwidth*int64(c.concurrency)) +
+		float64(len(urls)+4)*c.latency.Seconds()/float64(c.concurrency)
+	rows = append(rows, row{Size: total, Name: "cold fetch", Baseline: "sequential curl loop",
+		Seconds: cold.secs, BaseSeconds: curl.secs, Ratio: cold.secs / curl.secs, Target: 0.35,
+		Bytes: coldBytes, BaseBytes: curlBytes, RSS: cold.rss, BaseRSS: curl.rss,
+		Note: fmt.Sprintf("physical limit %.1fs, ccmirror at %.2fx of it", limit, cold.secs/limit)})
+
+	before = f.servedBytes()
+	os.Remove(bundle)
+	warm, _, err := runCmd(ctx, dir, nil, ccm, fetchArgs...)
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, row{Size: total, Name: "warm re-fetch", Baseline: "cold fetch",
+		Seconds: warm.secs, BaseSeconds: cold.secs, Ratio: warm.secs / cold.secs, Target: 0.05,
+		Bytes: f.servedBytes() - before, BaseBytes: coldBytes, RSS: warm.rss, BaseRSS: cold.rss})
+
+	// verify vs sha256sum -c on the extracted files.
+	ext := filepath.Join(dir, "extracted")
+	os.MkdirAll(ext, 0o755)
+	if _, _, err := runCmd(ctx, dir, nil, "tar", "-xf", bundle, "-C", ext); err != nil {
+		return nil, err
+	}
+	dropCaches()
+	sum, _, err := runCmd(ctx, ext, nil, "sha256sum", "-c", "--quiet", "SHA256SUMS")
+	if err != nil {
+		return nil, err
+	}
+	dropCaches()
+	ver, _, err := runCmd(ctx, dir, nil, ccm, "verify", "--allowed-signers", allowed, bundle)
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, row{Size: total, Name: "verify", Baseline: "sha256sum -c",
+		Seconds: ver.secs, BaseSeconds: sum.secs, Ratio: ver.secs / sum.secs, Target: 1.3, RSS: ver.rss, BaseRSS: sum.rss})
+	os.RemoveAll(ext)
+
+	// install vs tar -xf + cp + chown -R.
+	u, _ := user.Current()
+	g, _ := user.LookupGroupId(u.Gid)
+	owner := u.Username + ":" + g.Name
+	man, err := manualInstall(ctx, dir, bundle, owner)
+	if err != nil {
+		return nil, err
+	}
+	dropCaches()
+	inst, _, err := runCmd(ctx, dir, nil, ccm, "install", "--allowed-signers", allowed,
+		"--root", filepath.Join(dir, "root"), "--owner", owner, "--builder", "native", bundle)
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, row{Size: total, Name: "install", Baseline: "tar -xf + cp + chown -R",
+		Seconds: inst.secs, BaseSeconds: man.secs, Ratio: inst.secs / man.secs, Target: 1.2, RSS: inst.rss, BaseRSS: man.rss})
+	return rows, nil
+}
+
+// manualInstall times the documented procedure on the same bundle: unpack
+// the carried files, unpack the source into the version folder, copy the
+// blobs, chown everything.
+func manualInstall(ctx context.Context, dir, bundle, owner string) (measured, error) {
+	var total measured
+	x := filepath.Join(dir, "manual-x")
+	root := filepath.Join(dir, "manual-root", "work", "staging", "projects", "slurm")
+	os.MkdirAll(x, 0o755)
+	os.MkdirAll(filepath.Join(root, "2.5.0"), 0o755)
+	os.MkdirAll(filepath.Join(root, "blobs"), 0o755)
+	dropCaches()
+	steps := [][]string{
+		{"tar", "-xf", bundle, "-C", x},
+		{"tar", "-xzf", filepath.Join(x, "projects/slurm/2.5.0/source.tar.gz"), "--strip-components=1", "-C", filepath.Join(root, "2.5.0")},
+		{"sh", "-c", "cp " + filepath.Join(x, "projects/slurm/blobs") + "/* " + filepath.Join(root, "blobs") + "/"},
+		{"chown", "-R", owner, filepath.Join(dir, "manual-root", "work", "staging")},
+	}
+	for _, s := range steps {
+		m, _, err := runCmd(ctx, dir, nil, s[0], s[1:]...)
+		if err != nil {
+			return total, err
+		}
+		total.add(m)
+	}
+	return total, nil
+}
+
+// dropCaches asks the kernel to drop clean page cache when running as root,
+// so read-heavy rows start equally cold; elsewhere both sides run warm.
+func dropCaches() {
+	exec.Command("sync").Run()
+	os.WriteFile("/proc/sys/vm/drop_caches", []byte("1"), 0o200)
+}
+
+func printTable(w io.Writer, r *results) {
+	fmt.Fprintf(w, "\nccmirror vs the manual procedure — %s\nfake GitHub: %s/s per connection, +%s latency\n\n",
+		r.Machine, mib(r.Bandwidth), r.Latency)
+	fmt.Fprintf(w, "%-8s %-14s %-24s %9s %9s %7s %7s %11s %11s %9s %9s\n",
+		"size", "row", "baseline", "ccmirror", "baseline", "ratio", "target", "bytes", "base bytes", "RSS", "base RSS")
+	for _, x := range r.Rows {
+		ok := "ok"
+		if x.Target > 0 && x.Ratio > x.Target {
+			ok = "MISSED"
+		}
+		fmt.Fprintf(w, "%-8s %-14s %-24s %8.2fs %8.2fs %6.3fx %5.2fx %-2s %10s %10s %9s %9s\n",
+			mib(x.Size), x.Name, x.Baseline, x.Seconds, x.BaseSeconds, x.Ratio, x.Target, ok,
+			mib(x.Bytes), mib(x.BaseBytes), mib(x.RSS), mib(x.BaseRSS))
+		if x.Note != "" {
+			fmt.Fprintf(w, "%-8s   %s\n", "", x.Note)
+		}
+	}
+}
+
+func mib(n int64) string {
+	switch {
+	case n < 0:
+		return "-"
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2fGiB", float64(n)/(1<<30))
+	default:
+		return fmt.Sprintf("%.1fMiB", float64(n)/(1<<20))
+	}
+}

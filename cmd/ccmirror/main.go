@@ -1,0 +1,147 @@
+// Command ccmirror carries Azure CycleCloud projects across an air gap: it
+// fetches a project release from GitHub into one signed bundle file, and
+// installs that bundle into a CycleCloud server's staging tree.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ccmirror/ccmirror/manifest"
+	"github.com/ccmirror/ccmirror/mirror"
+	"github.com/ccmirror/ccmirror/staging"
+)
+
+// Exit codes, as documented in SPEC.md.
+const (
+	exitOK       = 0
+	exitFailure  = 1
+	exitUsage    = 2
+	exitUpstream = 3
+	exitVerify   = 4
+	exitConflict = 5
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// env holds what a command needs from its surroundings, so commands run in
+// tests without a shell.
+type env struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// run executes the CLI with args and returns the process exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	app := newApp(e)
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "ccmirror: %s\n", oneLine(err.Error()))
+	return exitCode(ctx, err)
+}
+
+// usageError marks a command line the user must fix (exit 2).
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+func exitCode(ctx context.Context, err error) int {
+	var u usageError
+	switch {
+	case errors.As(err, &u):
+		return exitUsage
+	case errors.Is(err, manifest.ErrVerify):
+		return exitVerify
+	case errors.Is(err, staging.ErrConflict):
+		return exitConflict
+	case errors.Is(err, mirror.ErrUpstream):
+		return exitUpstream
+	case ctx.Err() != nil:
+		return exitFailure
+	}
+	return exitFailure
+}
+
+// oneLine folds an error message onto a single line.
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+}
+
+func newApp(e *env) *cli.App {
+	onUsage := func(c *cli.Context, err error, _ bool) error { return usageError{err.Error()} }
+	app := &cli.App{
+		Name:    "ccmirror",
+		Usage:   "carry Azure CycleCloud projects across an air gap",
+		Version: mirror.Version,
+		Description: "Connected side: fetch a release into one signed bundle (fetch, push, sync).\n" +
+			"Disconnected side: verify it and stage it for CycleCloud (verify, inspect, install, status, plan, pull).\n" +
+			"Exit codes: 0 done, 1 failure, 2 usage, 3 upstream unavailable, 4 verification failed, 5 conflict.",
+		Reader:               e.stdin,
+		Writer:               e.stdout,
+		ErrWriter:            e.stderr,
+		HideHelpCommand:      true,
+		EnableBashCompletion: false,
+		OnUsageError:         onUsage,
+		ExitErrHandler:       func(*cli.Context, error) {},
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log debug detail to stderr"},
+		},
+		Commands: []*cli.Command{
+			fetchCommand(e),
+			verifyCommand(e),
+			inspectCommand(e),
+			installCommand(e),
+			statusCommand(e),
+			planCommand(e),
+			pushCommand(e),
+			pullCommand(e),
+			syncCommand(e),
+		},
+	}
+	for _, c := range app.Commands {
+		c.OnUsageError = onUsage
+	}
+	return app
+}
+
+// logger returns the slog logger commands use: text lines on stderr, never
+// animated, debug detail only with --verbose.
+func (e *env) logger(c *cli.Context, quiet bool) *slog.Logger {
+	level := slog.LevelInfo
+	if c.Bool("verbose") {
+		level = slog.LevelDebug
+	}
+	if quiet {
+		level = slog.LevelWarn
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// oneArg returns the single positional argument of c, or a usage error.
+func oneArg(c *cli.Context, what string) (string, error) {
+	if c.NArg() != 1 {
+		return "", usagef("%s: want exactly one %s argument, got %d (see 'ccmirror %s --help')", c.Command.Name, what, c.NArg(), c.Command.Name)
+	}
+	return c.Args().First(), nil
+}
