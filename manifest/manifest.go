@@ -9,8 +9,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -205,6 +207,15 @@ func (m *Manifest) Validate() error {
 		for _, b := range p.Required {
 			if !ValidBlobName(b.Name) || !ValidHash(b.SHA256) || b.Path != "" {
 				return fmt.Errorf("project %s: bad required blob %q", key, b.Name)
+			}
+		}
+	}
+	// A path that is also a folder of another path ("blobs/a" and
+	// "blobs/a/b") cannot be extracted: tar would fail on one of them.
+	for _, p := range slices.Sorted(maps.Keys(paths)) {
+		for dir := path.Dir(p); dir != "."; dir = path.Dir(dir) {
+			if paths[dir] {
+				return fmt.Errorf("path %q is both a file and the folder of %q", dir, p)
 			}
 		}
 	}
