@@ -9,6 +9,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/ccmirror/ccmirror/manifest"
+	"github.com/ccmirror/ccmirror/manifest/split"
 	"github.com/ccmirror/ccmirror/manifest/trust"
 	"github.com/ccmirror/ccmirror/mirror"
 )
@@ -26,6 +27,7 @@ type fetchOptions struct {
 	BlobDirs       []string
 	Request        string
 	AllowedSigners string
+	SplitSize      string
 	Quiet          bool
 	JSON           bool
 }
@@ -49,11 +51,13 @@ func fetchCommand(e *env) *cli.Command {
 			&cli.StringSliceFlag{Name: "blob-dir", Usage: "extra `DIR` to look for blobs in (repeatable)"},
 			&cli.StringFlag{Name: "request", Usage: "fetch what a request `FILE` from 'ccmirror plan' asks for"},
 			&cli.StringFlag{Name: "allowed-signers", EnvVars: []string{"CCMIRROR_ALLOWED_SIGNERS"}, Usage: "with --request: require the request to be signed by a key in this allowed_signers `FILE`"},
+			&cli.StringFlag{Name: "split-size", Usage: "cut the bundle into parts of `SIZE` (e.g. 4095M for FAT32) plus a signed part list"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only warnings and errors"},
 			&cli.BoolFlag{Name: "json", Usage: "print a JSON summary on stdout"},
 		},
 		Action: func(c *cli.Context) error {
 			o := &fetchOptions{
+				SplitSize:      c.String("split-size"),
 				Refs:           c.Args().Slice(),
 				Output:         c.String("output"),
 				SignKey:        c.String("sign-key"),
@@ -82,6 +86,14 @@ func runFetch(c *cli.Context, e *env, o *fetchOptions) error {
 	}
 	if o.Concurrency < 1 {
 		return usagef("fetch: --concurrency must be at least 1, got %d", o.Concurrency)
+	}
+	var partSize int64
+	if o.SplitSize != "" {
+		n, err := split.ParseSize(o.SplitSize)
+		if err != nil {
+			return usagef("fetch: --split-size: %v", err)
+		}
+		partSize = n
 	}
 	signer, err := loadSigner(o.SignKey, o.Unsigned, "fetch")
 	if err != nil {
@@ -129,11 +141,33 @@ func runFetch(c *cli.Context, e *env, o *fetchOptions) error {
 	if err != nil {
 		return err
 	}
+	var parts *split.List
+	if partSize > 0 {
+		if parts, err = splitBundle(c, res.Path, partSize, signer); err != nil {
+			return err
+		}
+	}
 	if o.JSON {
-		return writeJSON(e.stdout, res)
+		return writeJSON(e.stdout, struct {
+			*mirror.Result
+			Parts *split.List `json:"parts,omitempty"`
+		}{res, parts})
 	}
 	printFetchResult(e, res, signer != nil)
+	if parts != nil {
+		fmt.Fprintf(e.stdout, "split into %d parts of at most %s: %s.001 … and %s\n", parts.Count, humanBytes(partSize), res.Path, split.ListName(res.Path))
+	}
 	return nil
+}
+
+// splitBundle cuts a freshly written bundle into parts and removes the
+// whole file, which the parts now stand for.
+func splitBundle(c *cli.Context, path string, partSize int64, signer manifest.Signer) (*split.List, error) {
+	l, err := split.Split(c.Context, path, "", partSize, signer)
+	if err != nil {
+		return nil, fmt.Errorf("split %s: %w", path, err)
+	}
+	return l, os.Remove(path)
 }
 
 func printFetchResult(e *env, res *mirror.Result, signed bool) {

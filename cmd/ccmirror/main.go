@@ -50,7 +50,7 @@ type env struct {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	app := newApp(e)
-	err := app.RunContext(ctx, args)
+	err := app.RunContext(ctx, intersperse(app, args))
 	if err == nil {
 		return exitOK
 	}
@@ -105,7 +105,7 @@ func newApp(e *env) *cli.App {
 		OnUsageError:         onUsage,
 		ExitErrHandler:       func(*cli.Context, error) {},
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log debug detail to stderr"},
+			&cli.BoolFlag{Name: "verbose", Usage: "log debug detail to stderr"},
 		},
 		Commands: []*cli.Command{
 			fetchCommand(e),
@@ -117,11 +117,18 @@ func newApp(e *env) *cli.App {
 			pushCommand(e),
 			pullCommand(e),
 			syncCommand(e),
+			splitCommand(e),
+			joinCommand(e),
 		},
 	}
+	var examples []string
 	for _, c := range app.Commands {
 		c.OnUsageError = onUsage
+		if _, ex, ok := strings.Cut(c.UsageText, "example: "); ok {
+			examples = append(examples, "   "+ex)
+		}
 	}
+	app.Description += "\n\nEXAMPLES:\n" + strings.Join(examples, "\n")
 	return app
 }
 
@@ -144,4 +151,55 @@ func oneArg(c *cli.Context, what string) (string, error) {
 		return "", usagef("%s: want exactly one %s argument, got %d (see 'ccmirror %s --help')", c.Command.Name, what, c.NArg(), c.Command.Name)
 	}
 	return c.Args().First(), nil
+}
+
+// intersperse moves a command's flags before its positional arguments, so
+// "ccmirror fetch slurm@2.5.0 -o x.tar" works like "fetch -o x.tar slurm@2.5.0"
+// (urfave/cli stops reading flags at the first argument).
+func intersperse(app *cli.App, args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	i := 1
+	for i < len(args) && strings.HasPrefix(args[i], "-") {
+		i++ // global flags take no values
+	}
+	if i >= len(args) {
+		return args
+	}
+	cmd := app.Command(args[i])
+	if cmd == nil {
+		return args
+	}
+	takesValue := map[string]bool{}
+	for _, f := range cmd.Flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			takesValue[n] = !isBool
+		}
+	}
+	var flags, pos []string
+	rest := args[i+1:]
+	for j := 0; j < len(rest); j++ {
+		a := rest[j]
+		switch {
+		case a == "--":
+			pos = append(pos, rest[j+1:]...)
+			j = len(rest)
+		case strings.HasPrefix(a, "-") && len(a) > 1:
+			flags = append(flags, a)
+			name := strings.TrimLeft(a, "-")
+			if !strings.Contains(name, "=") && takesValue[name] && j+1 < len(rest) {
+				j++
+				flags = append(flags, rest[j])
+			}
+		default:
+			pos = append(pos, a)
+		}
+	}
+	out := append(append([]string{}, args[:i+1]...), flags...)
+	if len(pos) > 0 {
+		out = append(append(out, "--"), pos...)
+	}
+	return out
 }

@@ -38,6 +38,12 @@ type Signer struct {
 // -n ccmirror" does (RSA keys use rsa-sha2-512), and returns the armored
 // signature in the exact layout ssh-keygen writes.
 func (s *Signer) Sign(msg []byte) ([]byte, error) {
+	return s.SignNamespace(msg, manifest.Namespace)
+}
+
+// SignNamespace is Sign in another namespace, such as request files'
+// "ccmirror-request", so one kind of signed file can never pass for another.
+func (s *Signer) SignNamespace(msg []byte, namespace string) ([]byte, error) {
 	if s == nil || s.pub == nil {
 		return nil, errors.New("sign: no signing key loaded")
 	}
@@ -50,13 +56,13 @@ func (s *Signer) Sign(msg []byte) ([]byte, error) {
 		defer conn.Close()
 		key = &agentKey{ag: agent.NewClient(conn), pub: s.pub}
 	}
-	sig, err := sshsig.Sign(bytes.NewReader(msg), key, sshsig.HashSHA512, manifest.Namespace)
+	sig, err := sshsig.Sign(bytes.NewReader(msg), key, sshsig.HashSHA512, namespace)
 	if err != nil {
 		return nil, fmt.Errorf("sign with %s: %w", s.source, err)
 	}
 	// Check the signature before handing it out: an agent or a faulty key
 	// must not produce a bundle nobody can verify.
-	if err := sshsig.Verify(bytes.NewReader(msg), sig, s.pub, sshsig.HashSHA512, manifest.Namespace); err != nil {
+	if err := sshsig.Verify(bytes.NewReader(msg), sig, s.pub, sshsig.HashSHA512, namespace); err != nil {
 		return nil, fmt.Errorf("sign with %s: the new signature does not verify: %w", s.source, err)
 	}
 	return armor(sig), nil
