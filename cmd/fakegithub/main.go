@@ -1,0 +1,99 @@
+// Command fakegithub serves the githubtest fake GitHub on loopback for
+// `make demo` and benchmarks. It prints the API base URL (ending in
+// /api/v3/) on stdout, optionally writes it to -ready-file once both hosts
+// listen, and runs until SIGINT or SIGTERM.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/ccmirror/ccmirror/mirror/githubtest"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "fakegithub:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fl := flag.NewFlagSet("fakegithub", flag.ContinueOnError)
+	apiAddr := fl.String("api-addr", "127.0.0.1:0", "listen address of the API host")
+	dlAddr := fl.String("dl-addr", "127.0.0.1:0", "listen address of the download host")
+	blobSize := fl.Int64("blob-size", 4096, "size in bytes of every release asset")
+	bandwidth := fl.Int64("bandwidth", 0, "download bytes per second per connection (0: unlimited)")
+	latency := fl.Duration("latency", 0, "delay before the first byte of every response")
+	failRate := fl.Float64("fail-rate", 0, "fraction of requests answered 500/502/503")
+	seed := fl.Uint64("seed", 1, "seed of the injected failures")
+	readyFile := fl.String("ready-file", "", "write the API base URL to this file once listening")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if fl.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fl.Arg(0))
+	}
+	if *blobSize < 0 || *bandwidth < 0 || *latency < 0 || *failRate < 0 || *failRate > 1 {
+		return fmt.Errorf("-blob-size, -bandwidth and -latency must be >= 0, -fail-rate within 0..1")
+	}
+
+	srv, err := githubtest.NewServer(githubtest.Options{
+		BlobSize:     *blobSize,
+		APIAddr:      *apiAddr,
+		DownloadAddr: *dlAddr,
+		Seed:         *seed,
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	srv.SetBandwidth(*bandwidth, *latency)
+	srv.SetFailRate(*failRate)
+
+	fmt.Println(srv.URL())
+	fmt.Fprintf(os.Stderr, "fakegithub: API %s, downloads %s\n", srv.URL(), srv.DownloadURL())
+	if *readyFile != "" {
+		if err := writeAtomic(*readyFile, srv.URL()+"\n"); err != nil {
+			return err
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	start := time.Now()
+	srv.Close()
+	fmt.Fprintf(os.Stderr, "fakegithub: stopped (%d requests, %d asset bytes served) in %s\n",
+		len(srv.Requests()), srv.AssetBytesServed(), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// writeAtomic writes data to path through a temporary file and a rename,
+// so a reader polling for the file never sees it half written.
+func writeAtomic(path, data string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".fakegithub-ready-*")
+	if err != nil {
+		return fmt.Errorf("ready file: %w", err)
+	}
+	if _, err := tmp.WriteString(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("ready file: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("ready file: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("ready file: %w", err)
+	}
+	return nil
+}

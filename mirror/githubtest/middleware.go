@@ -1,0 +1,188 @@
+package githubtest
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// wrap puts the common behaviour of both hosts around a handler: latency
+// before the first byte, injected failures, and the request log.
+func (s *Server) wrap(kind HostKind, h func(*respWriter, *http.Request)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		bk, _ := r.Context().Value(connKey{}).(*bucket)
+		if bk == nil {
+			bk = &bucket{}
+		}
+		rw := &respWriter{ResponseWriter: w, s: s, ctx: r.Context(), bucket: bk}
+		start := time.Now()
+		answered := true
+		defer func() {
+			p := recover()
+			status := rw.status
+			if status == 0 && answered {
+				status = http.StatusOK
+			}
+			s.record(RequestLog{
+				Time: start, Host: kind, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
+				Range: r.Header.Get("Range"), IfNoneMatch: r.Header.Get("If-None-Match"),
+				Accept: r.Header.Get("Accept"), Auth: r.Header.Get("Authorization") != "",
+				Status: status, Bytes: rw.bytes,
+			})
+			if p != nil {
+				panic(p)
+			}
+		}()
+		_, latency := s.shaping()
+		if err := s.sleep(r.Context(), latency); err != nil {
+			answered = false
+			return
+		}
+		if code := s.shouldFail(); code != 0 {
+			s.writeFailure(rw, kind, code)
+			return
+		}
+		h(rw, r)
+	})
+}
+
+func (s *Server) record(l RequestLog) {
+	s.logMu.Lock()
+	s.log = append(s.log, l)
+	s.logMu.Unlock()
+}
+
+// writeFailure answers an injected 5xx the way each host does.
+func (s *Server) writeFailure(w *respWriter, kind HostKind, code int) {
+	if kind == HostAPI {
+		msg := map[int]string{500: "Server Error", 502: "Server Error", 503: "Service Unavailable"}[code]
+		body := []byte(`{"message":"` + msg + `","documentation_url":"https://docs.github.com/rest","status":"` + strconv.Itoa(code) + `"}`)
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(code)
+		_, _ = w.Write(body)
+		return
+	}
+	http.Error(w, http.StatusText(code), code)
+}
+
+// respWriter records the status and body size of a response and, for
+// asset and archive bodies, applies bandwidth, stalls and truncation.
+type respWriter struct {
+	http.ResponseWriter
+	s      *Server
+	ctx    context.Context
+	bucket *bucket
+	status int
+	bytes  int64
+
+	shaped    bool // an asset or archive body: shape, count, inject
+	faultName string
+	st        stall
+	hasStall  bool
+	stalled   bool
+	trunc     int64
+	hasTrunc  bool
+}
+
+// shape marks the response as the body of the named asset or archive.
+func (w *respWriter) shape(name string) {
+	w.shaped = true
+	w.faultName = name
+	w.st, w.hasStall, w.trunc, w.hasTrunc = w.s.faultsFor(name)
+}
+
+func (w *respWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Flush sends buffered data to the client.
+func (w *respWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *respWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if !w.shaped || (w.status != http.StatusOK && w.status != http.StatusPartialContent) {
+		n, err := w.ResponseWriter.Write(p)
+		w.bytes += int64(n)
+		return n, err
+	}
+	written := 0
+	for len(p) > 0 {
+		chunk := len(p)
+		if w.hasStall && !w.stalled {
+			if w.bytes >= w.st.after {
+				w.Flush()
+				if err := w.s.sleep(w.ctx, w.st.d); err != nil {
+					return written, err
+				}
+				w.stalled = true
+				continue
+			}
+			chunk = int(min(int64(chunk), w.st.after-w.bytes))
+		}
+		if w.hasTrunc {
+			if w.bytes >= w.trunc {
+				if w.s.claimTrunc(w.faultName) {
+					w.Flush()
+					// Abort the handler: net/http closes the connection
+					// without finishing the announced Content-Length.
+					panic(http.ErrAbortHandler)
+				}
+				w.hasTrunc = false
+				continue
+			}
+			chunk = int(min(int64(chunk), w.trunc-w.bytes))
+		}
+		if rate, _ := w.s.shaping(); rate > 0 {
+			chunk = int(min(int64(chunk), max(rate/20, 512), 16<<10))
+			if err := w.bucket.wait(w.ctx, w.s, chunk, rate); err != nil {
+				return written, err
+			}
+		}
+		// Count before writing, so a client that has received the bytes
+		// always sees them counted; take back what was not written.
+		w.s.served.Add(int64(chunk))
+		n, err := w.ResponseWriter.Write(p[:chunk])
+		w.s.served.Add(int64(n - chunk))
+		w.bytes += int64(n)
+		written += n
+		if err != nil {
+			return written, err
+		}
+		p = p[chunk:]
+	}
+	return written, nil
+}
+
+// bucket paces one connection's body bytes to a rate: each chunk waits for
+// its share of time; an idle connection does not bank credit.
+type bucket struct {
+	mu   sync.Mutex
+	next time.Time
+}
+
+func (b *bucket) wait(ctx context.Context, s *Server, n int, rate int64) error {
+	b.mu.Lock()
+	now := time.Now()
+	if b.next.Before(now) {
+		b.next = now
+	}
+	b.next = b.next.Add(time.Duration(float64(n) * float64(time.Second) / float64(rate)))
+	d := b.next.Sub(now)
+	b.mu.Unlock()
+	return s.sleep(ctx, d)
+}

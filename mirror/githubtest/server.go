@@ -1,0 +1,467 @@
+// Package githubtest is a faithful fake of GitHub for the releases of Azure
+// CycleCloud projects, served on loopback: an API host (like api.github.com
+// or a GitHub Enterprise /api/v3/) and a separate download host (like
+// objects.githubusercontent.com and codeload.github.com).
+//
+// Releases, tags, commits and source trees come from real fixtures
+// (fixtures/projects/<repo>/<tag>/{project.ini,tree.tsv,commit}); release
+// assets are every blob each project.ini names, with deterministic content
+// generated on the fly so that large worlds serve with flat memory. The
+// server can inject faults (5xx, stalls, truncated bodies, rate limits,
+// slow links) and records what it served. It needs no testing.T, so
+// benchmarks and cmd/fakegithub use it too.
+package githubtest
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+//go:embed fixtures
+var embedded embed.FS
+
+// Options configures a Server. The zero value serves the embedded fixtures
+// with 4096-byte assets on 127.0.0.1 random ports.
+type Options struct {
+	// Fixtures holds projects/<repo>/<tag>/{commit,project.ini,tree.tsv};
+	// nil means the copy embedded from mirror/githubtest/fixtures.
+	Fixtures fs.FS
+	// BlobSize is the size of every synthesized asset; 0 means 4096.
+	BlobSize int64
+	// SizeFor, when set, gives the size of one asset; repo is "OWNER/REPO"
+	// (e.g. "Azure/cyclecloud-slurm"). A negative result means BlobSize.
+	SizeFor func(repo, tag, asset string) int64
+	// Owner is the owner of every fixture repository; "" means "Azure".
+	Owner string
+	// APIAddr and DownloadAddr are the listen addresses of the two hosts;
+	// "" means "127.0.0.1:0" (a free loopback port).
+	APIAddr, DownloadAddr string
+	// Seed seeds the pseudo-random choice of injected failures.
+	Seed uint64
+	// NoDigests makes assets carry "digest": null, as releases uploaded
+	// before GitHub started publishing asset digests do.
+	NoDigests bool
+	// Umask is cleared from the permission bits of archive entries, like
+	// git's tar.umask; 0 means git's default 0002, which is what GitHub
+	// serves (files 0664, executables and directories 0775, symlinks 0777).
+	// Use 0022 for 0644/0755.
+	Umask fs.FileMode
+}
+
+// HostKind tells which of the two fake hosts answered a request.
+type HostKind string
+
+// The two hosts of the fake.
+const (
+	HostAPI      HostKind = "api"      // the REST API (api.github.com, GHES /api/v3/)
+	HostDownload HostKind = "download" // assets and archives (objects.githubusercontent.com, codeload)
+)
+
+// RequestLog records one request the fake answered.
+type RequestLog struct {
+	Time        time.Time
+	Host        HostKind
+	Method      string
+	Path        string // URL path as received, e.g. /api/v3/repos/Azure/cyclecloud-slurm/releases
+	Query       string // raw query
+	Range       string // Range header
+	IfNoneMatch string // If-None-Match header
+	Accept      string // Accept header
+	Auth        bool   // an Authorization header was sent
+	Status      int    // status code sent (a truncated body still shows 200/206)
+	Bytes       int64  // response body bytes actually written
+}
+
+// Server is a running fake GitHub. All methods are safe for concurrent use.
+type Server struct {
+	owner    string
+	blobSize int64
+	sizeFor  func(repo, tag, asset string) int64
+	noDigest bool
+	umask    fs.FileMode
+
+	apiSrv, dlSrv *http.Server
+	apiBase       string // http://127.0.0.1:P/api/v3/
+	dlBase        string // http://127.0.0.1:Q/
+	closed        chan struct{}
+	closeOnce     sync.Once
+	wg            sync.WaitGroup
+
+	mu          sync.RWMutex // guards the world: repos, releases, asset lists
+	repos       map[string]*repo
+	repoList    []*repo
+	lastRelease int64
+	lastAsset   int64
+
+	digests digestCache
+
+	fmu        sync.Mutex // guards fault injection and rate limit state
+	rng        *rand.Rand
+	failRate   float64
+	stalls     map[string]stall
+	truncs     map[string]int64
+	bandwidth  int64
+	latency    time.Duration
+	rate       rateState
+	retryAfter time.Duration
+
+	served atomic.Int64
+	logMu  sync.Mutex
+	log    []RequestLog
+}
+
+type stall struct {
+	after int64
+	d     time.Duration
+}
+
+// NewServer loads the fixtures and starts both hosts.
+func NewServer(o Options) (*Server, error) {
+	s := &Server{
+		owner:    o.Owner,
+		blobSize: o.BlobSize,
+		sizeFor:  o.SizeFor,
+		noDigest: o.NoDigests,
+		umask:    o.Umask & 0o777,
+		closed:   make(chan struct{}),
+		rng:      rand.New(rand.NewPCG(o.Seed, 0x6769746875627465)),
+		stalls:   map[string]stall{},
+		truncs:   map[string]int64{},
+		rate:     rateState{limit: defaultRateLimit, remaining: defaultRateLimit, reset: time.Now().Add(time.Hour).Truncate(time.Second)},
+		// Release and asset ids look like GitHub's: large and increasing.
+		lastRelease: 40000000,
+		lastAsset:   150000000,
+	}
+	if s.owner == "" {
+		s.owner = "Azure"
+	}
+	if s.blobSize <= 0 {
+		s.blobSize = 4096
+	}
+	if s.umask == 0 {
+		s.umask = 0o002
+	}
+	fsys := o.Fixtures
+	if fsys == nil {
+		sub, err := fs.Sub(embedded, "fixtures")
+		if err != nil {
+			return nil, fmt.Errorf("githubtest: embedded fixtures: %w", err)
+		}
+		fsys = sub
+	}
+	if err := s.loadWorld(fsys); err != nil {
+		return nil, err
+	}
+
+	apiLn, err := listen(o.APIAddr)
+	if err != nil {
+		return nil, fmt.Errorf("githubtest: api listener: %w", err)
+	}
+	dlLn, err := listen(o.DownloadAddr)
+	if err != nil {
+		apiLn.Close()
+		return nil, fmt.Errorf("githubtest: download listener: %w", err)
+	}
+	s.apiBase = "http://" + apiLn.Addr().String() + apiPrefix
+	s.dlBase = "http://" + downloadHost(dlLn.Addr()) + "/"
+	s.apiSrv = s.newHTTPServer(s.wrap(HostAPI, s.serveAPI))
+	s.dlSrv = s.newHTTPServer(s.wrap(HostDownload, s.serveDownload))
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); _ = s.apiSrv.Serve(apiLn) }()
+	go func() { defer s.wg.Done(); _ = s.dlSrv.Serve(dlLn) }()
+	return s, nil
+}
+
+func listen(addr string) (net.Listener, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	return net.Listen("tcp", addr)
+}
+
+// downloadHost names the download listener "localhost:PORT" when it is on
+// 127.0.0.1 and localhost resolves there, so that clients see a host name
+// other than the API's 127.0.0.1 and, as between api.github.com and
+// objects.githubusercontent.com, drop Authorization on redirects.
+func downloadHost(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || !tcp.IP.Equal(net.IPv4(127, 0, 0, 1)) {
+		return addr.String()
+	}
+	ips, err := net.LookupHost("localhost")
+	if err != nil || !slices.Contains(ips, "127.0.0.1") {
+		return addr.String()
+	}
+	return net.JoinHostPort("localhost", strconv.Itoa(tcp.Port))
+}
+
+type connKey struct{}
+
+func (s *Server) newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		// Each connection gets its own token bucket for SetBandwidth.
+		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, &bucket{})
+		},
+	}
+}
+
+// URL is the API base URL, ending in "/api/v3/" like GitHub Enterprise
+// (the API also answers without the /api/v3 prefix).
+func (s *Server) URL() string { return s.apiBase }
+
+// DownloadURL is the base URL of the download host, ending in "/". Its
+// host name differs from URL()'s (http://localhost:PORT/ when localhost
+// resolves to 127.0.0.1), so clients treat it as another site.
+func (s *Server) DownloadURL() string { return s.dlBase }
+
+// Close stops both hosts, cutting open connections and waking stalled
+// responses.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		_ = s.apiSrv.Close()
+		_ = s.dlSrv.Close()
+		s.wg.Wait()
+	})
+}
+
+// AssetBytesServed is the number of asset and archive body bytes the
+// download host has written since start or ResetCounters.
+func (s *Server) AssetBytesServed() int64 { return s.served.Load() }
+
+// Requests returns a copy of the request log, oldest first.
+func (s *Server) Requests() []RequestLog {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return append([]RequestLog(nil), s.log...)
+}
+
+// ResetCounters clears the request log and AssetBytesServed.
+func (s *Server) ResetCounters() {
+	s.logMu.Lock()
+	s.log = nil
+	s.served.Store(0)
+	s.logMu.Unlock()
+}
+
+// SetFailRate makes a fraction p (0..1) of requests on both hosts fail
+// with 500, 502 or 503, chosen pseudo-randomly from Options.Seed.
+func (s *Server) SetFailRate(p float64) {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	s.failRate = max(0, min(p, 1))
+}
+
+// SetStall makes every response body of the named asset pause for d after
+// its first `after` bytes (counted per response, so a resumed range
+// request stalls again after `after` more bytes). asset is a release asset
+// name, an archive file name as GitHub names it in Content-Disposition
+// (e.g. "cyclecloud-slurm-2.5.0.tar.gz"), or "*" for everything the
+// download host serves. d <= 0 removes the stall.
+func (s *Server) SetStall(asset string, after int64, d time.Duration) {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	if d <= 0 {
+		delete(s.stalls, asset)
+		return
+	}
+	s.stalls[asset] = stall{after: max(after, 0), d: d}
+}
+
+// TruncateOnce makes the next response body of the named asset (same names
+// as SetStall) that is longer than `after` bytes send its full
+// Content-Length header, then only `after` bytes, then close the
+// connection. It fires once.
+func (s *Server) TruncateOnce(asset string, after int64) {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	s.truncs[asset] = max(after, 0)
+}
+
+// SetBandwidth limits every connection of the download host to
+// bytesPerSec body bytes per second (0: unlimited) and delays the first
+// byte of every response on both hosts by latency.
+func (s *Server) SetBandwidth(bytesPerSec int64, latency time.Duration) {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	s.bandwidth = max(bytesPerSec, 0)
+	s.latency = max(latency, 0)
+}
+
+// shouldFail picks the status of an injected failure, or 0.
+func (s *Server) shouldFail() int {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	if s.failRate <= 0 || s.rng.Float64() >= s.failRate {
+		return 0
+	}
+	return [...]int{500, 502, 503}[s.rng.IntN(3)]
+}
+
+// faultsFor returns the stall and pending truncation for a served name.
+func (s *Server) faultsFor(name string) (st stall, hasStall bool, trunc int64, hasTrunc bool) {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	st, hasStall = s.stalls[name]
+	if !hasStall {
+		st, hasStall = s.stalls["*"]
+	}
+	trunc, hasTrunc = s.truncs[name]
+	if !hasTrunc {
+		trunc, hasTrunc = s.truncs["*"]
+	}
+	return
+}
+
+// claimTrunc consumes the one-shot truncation of name (or "*"), reporting
+// whether this response won it.
+func (s *Server) claimTrunc(name string) bool {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	if _, ok := s.truncs[name]; ok {
+		delete(s.truncs, name)
+		return true
+	}
+	if _, ok := s.truncs["*"]; ok {
+		delete(s.truncs, "*")
+		return true
+	}
+	return false
+}
+
+func (s *Server) shaping() (int64, time.Duration) {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	return s.bandwidth, s.latency
+}
+
+// sleep waits d, or less if the request or the server ends first.
+func (s *Server) sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.closed:
+		return errors.New("server closed")
+	}
+}
+
+// ReplaceAsset changes the bytes of one asset of a release, as deleting
+// and re-uploading it on GitHub would: the asset gets a new id, size,
+// digest and updated_at. An asset name the release does not have is
+// added (an asset not named in project.ini).
+func (s *Server) ReplaceAsset(repo, tag, name string, content []byte) error {
+	if name == "" || strings.ContainsAny(name, "/\\") {
+		return fmt.Errorf("githubtest: replace asset %q: bad asset name", name)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp := s.lookupRepo(repo)
+	if rp == nil {
+		return fmt.Errorf("githubtest: replace asset %s@%s/%s: no such repository", repo, tag, name)
+	}
+	var rel *release
+	for _, r := range rp.releases {
+		if r.tag == tag {
+			rel = r
+		}
+	}
+	if rel == nil {
+		return fmt.Errorf("githubtest: replace asset %s@%s/%s: no such release", repo, tag, name)
+	}
+	data := append([]byte{}, content...)
+	now := time.Now().UTC().Truncate(time.Second)
+	na := &asset{
+		id:      s.newAssetID(),
+		name:    name,
+		size:    int64(len(data)),
+		content: data,
+		sum:     sha256Hex(data),
+		created: now,
+		updated: now,
+	}
+	assets := make([]*asset, 0, len(rel.assets)+1)
+	replaced := false
+	for _, a := range rel.assets {
+		if a.name == name {
+			assets = append(assets, na)
+			replaced = true
+			continue
+		}
+		assets = append(assets, a)
+	}
+	if !replaced {
+		assets = append(assets, na)
+	}
+	rel.assets = assets
+	return nil
+}
+
+// AddRelease publishes a new release tag of repo copied from release
+// `from`: same tree, project.ini with the version rewritten to the new tag
+// (blob names carrying the old version follow it), a new commit id, and
+// published after every existing release so it becomes the latest.
+func (s *Server) AddRelease(repo, tag, from string) error {
+	if tag == "" || strings.ContainsAny(tag, " \t\n/\\?#") {
+		return fmt.Errorf("githubtest: add release %q: bad tag", tag)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp := s.lookupRepo(repo)
+	if rp == nil {
+		return fmt.Errorf("githubtest: add release %s@%s: no such repository", repo, tag)
+	}
+	var src *release
+	var newest time.Time
+	for _, r := range rp.releases {
+		if r.tag == tag {
+			return fmt.Errorf("githubtest: add release %s@%s: tag exists", repo, tag)
+		}
+		if r.tag == from {
+			src = r
+		}
+		if r.published.After(newest) {
+			newest = r.published
+		}
+	}
+	if src == nil {
+		return fmt.Errorf("githubtest: add release %s@%s: no release %q to copy", repo, tag, from)
+	}
+	rel := &release{
+		repo:       rp,
+		id:         s.newReleaseID(),
+		tag:        tag,
+		commit:     fakeCommit(rp.full(), tag, src.commit),
+		published:  newest.Add(24 * time.Hour),
+		projectINI: retag(src.projectINI, src.tag, tag),
+		tree:       src.tree,
+	}
+	rel.commitTime = rel.published.Add(-2*time.Hour - 17*time.Minute)
+	if err := s.makeAssets(rel); err != nil {
+		return err
+	}
+	rels := append(append([]*release(nil), rp.releases...), rel)
+	rp.releases = rels
+	return nil
+}
