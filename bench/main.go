@@ -175,8 +175,9 @@ func (m *measured) add(o measured) {
 
 // fake is a running bin/fakegithub.
 type fake struct {
-	cmd *exec.Cmd
-	url string
+	cmd   *exec.Cmd
+	url   string
+	stats string
 }
 
 func startFake(ctx context.Context, c *config, dir string, blobSize int64) (*fake, error) {
@@ -192,7 +193,11 @@ func startFake(ctx context.Context, c *config, dir string, blobSize int64) (*fak
 	}
 	for i := 0; i < 200; i++ {
 		if b, err := os.ReadFile(ready); err == nil && len(b) > 0 {
-			return &fake{cmd: cmd, url: strings.TrimSpace(string(b))}, nil
+			st, err := os.ReadFile(ready + ".stats")
+			if err != nil {
+				return nil, err
+			}
+			return &fake{cmd: cmd, url: strings.TrimSpace(string(b)), stats: strings.TrimSpace(string(st))}, nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -207,7 +212,7 @@ func (f *fake) stop() {
 
 // servedBytes asks the fake how many asset bytes it has served so far.
 func (f *fake) servedBytes() int64 {
-	resp, err := http.Get(strings.TrimSuffix(f.url, "/") + "/_fake/stats")
+	resp, err := http.Get(f.stats)
 	if err != nil {
 		return -1
 	}

@@ -6,8 +6,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -57,9 +60,30 @@ func run(args []string) error {
 	srv.SetBandwidth(*bandwidth, *latency)
 	srv.SetFailRate(*failRate)
 
+	// A third loopback listener answers GET /stats with the counters, so
+	// benchmarks can count the bytes each side pulled.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	stats := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]int64{
+			"asset_bytes_served": srv.AssetBytesServed(),
+			"requests":           int64(len(srv.Requests())),
+		})
+	})}
+	go stats.Serve(ln)
+	defer stats.Close()
+	statsURL := "http://" + ln.Addr().String() + "/stats"
+
 	fmt.Println(srv.URL())
-	fmt.Fprintf(os.Stderr, "fakegithub: API %s, downloads %s\n", srv.URL(), srv.DownloadURL())
+	fmt.Fprintf(os.Stderr, "fakegithub: API %s, downloads %s, counters %s\n", srv.URL(), srv.DownloadURL(), statsURL)
 	if *readyFile != "" {
+		// The counters' URL first: the API URL's file is what waiters poll.
+		if err := writeAtomic(*readyFile+".stats", statsURL+"\n"); err != nil {
+			return err
+		}
 		if err := writeAtomic(*readyFile, srv.URL()+"\n"); err != nil {
 			return err
 		}
