@@ -1,0 +1,496 @@
+// Package plan works out what a CycleCloud server lacks. It asks
+// cycle_server which project versions CycleCloud knows (the cloud.project
+// records), compares them with what is staged under
+// R/work/staging/projects/, and builds the request file `ccmirror plan`
+// writes: the versions that are missing or incomplete, with the repository
+// and tag each record's Url names, the records that cannot be resolved, and
+// an inventory of the blobs already staged (name, sha256, size per project),
+// so `ccmirror fetch --request` carries only what the server lacks.
+package plan
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/ccmirror/ccmirror/manifest"
+	"github.com/ccmirror/ccmirror/manifest/request"
+	"github.com/ccmirror/ccmirror/staging"
+	"github.com/ccmirror/ccmirror/staging/cycleserver"
+)
+
+// Options says which server to plan for and how.
+type Options struct {
+	// Root is the CycleCloud installation folder; "" means
+	// staging.DefaultRoot (/opt/cycle_server).
+	Root string
+	// CyclePath is the cycle_server command; "" means <Root>/cycle_server.
+	CyclePath string
+	// AllVersions considers every record; by default only the highest
+	// version of each project (numeric order, cycleserver.CompareVersions).
+	AllVersions bool
+	// Hostname is written into the request; "" means os.Hostname().
+	Hostname string
+	// Now stamps the request; nil means time.Now.
+	Now func() time.Time
+}
+
+// Report says what Make found, for people and for --json.
+type Report struct {
+	Root        string `json:"root"`
+	CycleServer string `json:"cycle_server"`
+	AllVersions bool   `json:"all_versions"`
+	// Records counts the cloud.project records cycle_server printed.
+	Records int `json:"records"`
+	// Wanted are the versions the request asks for, with why.
+	Wanted []Wanted `json:"wanted"`
+	// Staged are the considered versions that are already staged complete.
+	Staged []Version `json:"staged"`
+	// Older are versions CycleCloud knows that were not considered because
+	// a higher version of the same project exists (without AllVersions).
+	Older []Version `json:"older,omitempty"`
+	// Unresolvable are records that need fetching but whose Url (or name,
+	// or version) does not say what to fetch; they are reported, not guessed.
+	Unresolvable []request.Unresolvable `json:"unresolvable"`
+	// InventoryProjects and InventoryBlobs count what the inventory lists.
+	InventoryProjects int `json:"inventory_projects"`
+	InventoryBlobs    int `json:"inventory_blobs"`
+	// InventoryBytes totals the sizes of the inventoried blobs.
+	InventoryBytes int64    `json:"inventory_bytes"`
+	Warnings       []string `json:"warnings,omitempty"`
+}
+
+// Wanted is one requested version plus a one-line detail of what is wrong
+// with an incomplete one.
+type Wanted struct {
+	request.Item
+	Detail string `json:"detail,omitempty"`
+}
+
+// Version names one project version.
+type Version struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	URL     string `json:"url,omitempty"`
+}
+
+// maxDetail bounds how many blobs an "incomplete" detail names.
+const maxDetail = 5
+
+// Make asks cycle_server for the project records, compares them with what
+// is staged under o.Root, and returns the request to write and a report.
+// A version is wanted when its folder is absent (request.ReasonMissing) or
+// present but incomplete: no project.ini, an unreadable project.ini, or a
+// blob its project.ini names missing or different from the hash the install
+// records hold (request.ReasonIncomplete). Errors: cycle_server failing or
+// printing something unreadable, or the staging tree being unreadable.
+func Make(ctx context.Context, o Options) (*request.Request, *Report, error) {
+	root := o.Root
+	if root == "" {
+		root = staging.DefaultRoot
+	}
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, nil, fmt.Errorf("plan: root %s: %w", o.Root, err)
+	}
+	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+		return nil, nil, fmt.Errorf("plan: root %s does not exist or is not a folder (is CycleCloud installed here? pass --root)", root)
+	}
+	cyclePath := o.CyclePath
+	if cyclePath == "" {
+		cyclePath = filepath.Join(root, "cycle_server")
+	}
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	host := o.Hostname
+	if host == "" {
+		if host, err = os.Hostname(); err != nil {
+			return nil, nil, fmt.Errorf("plan: hostname: %w", err)
+		}
+	}
+
+	recs, err := cycleserver.Records(ctx, cyclePath)
+	if err != nil {
+		return nil, nil, fmt.Errorf("plan: ask CycleCloud for its projects: %w", err)
+	}
+	st, err := staging.Status(root)
+	if err != nil {
+		return nil, nil, fmt.Errorf("plan: read what is staged under %s: %w", staging.ProjectsDir(root), err)
+	}
+	rep := &Report{Root: root, CycleServer: cyclePath, AllVersions: o.AllVersions, Records: len(recs),
+		Wanted: []Wanted{}, Staged: []Version{}, Unresolvable: []request.Unresolvable{}}
+	if st.InstallRunning != "" {
+		rep.Warnings = append(rep.Warnings, "an install is running ("+st.InstallRunning+"); plan again when it has finished")
+	}
+	for _, d := range st.Interrupted {
+		rep.Warnings = append(rep.Warnings, "an install was interrupted ("+d+"); the next install undoes its partial changes")
+	}
+
+	req := &request.Request{Schema: request.Schema, Created: now().UTC().Truncate(time.Second),
+		Hostname: printable(host, 255), Root: printable(root, 4096)}
+
+	staged := map[string]*staging.VersionStatus{}
+	for i := range st.Versions {
+		v := &st.Versions[i]
+		staged[v.Name+"@"+v.Version] = v
+	}
+	for _, g := range selectVersions(recs, o.AllVersions, rep) {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		if g.problem != "" {
+			u := unresolvable(g.recs[0], g.problem)
+			rep.Unresolvable = append(rep.Unresolvable, u)
+			req.Unresolvable = append(req.Unresolvable, u)
+			continue
+		}
+		reason, detail := compare(staging.ProjectsDir(root), g.name, g.version, staged[g.name+"@"+g.version])
+		if reason == "" {
+			rep.Staged = append(rep.Staged, Version{Name: g.name, Version: g.version, URL: g.recs[0].URL})
+			continue
+		}
+		repo, tag, url, problem := resolve(g.recs)
+		if problem != "" {
+			u := unresolvable(g.recs[0], problem)
+			rep.Unresolvable = append(rep.Unresolvable, u)
+			req.Unresolvable = append(req.Unresolvable, u)
+			continue
+		}
+		it := request.Item{Name: g.name, Version: g.version, Repository: repo, Tag: tag, URL: printable(url, 4096), Reason: reason}
+		req.Wanted = append(req.Wanted, it)
+		rep.Wanted = append(rep.Wanted, Wanted{Item: it, Detail: detail})
+	}
+
+	inv, warnings, err := inventory(ctx, staging.ProjectsDir(root), st)
+	if err != nil {
+		return nil, nil, fmt.Errorf("plan: inventory of %s: %w", staging.ProjectsDir(root), err)
+	}
+	rep.Warnings = append(rep.Warnings, warnings...)
+	req.Inventory = inv
+	rep.InventoryProjects = len(inv)
+	for _, p := range inv {
+		rep.InventoryBlobs += len(p.Blobs)
+		for _, b := range p.Blobs {
+			rep.InventoryBytes += b.Size
+		}
+	}
+	if err := req.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("plan: request: %w", err)
+	}
+	return req, rep, nil
+}
+
+// group is the records of one project version under consideration.
+type group struct {
+	name, version string
+	recs          []cycleserver.Project
+	// problem is set for a record that names no usable project version at
+	// all (no or unsafe Name or Version); such a group holds one record.
+	problem string
+}
+
+// identifiable reports whether a record names a project version usable as
+// folder names, so it can be compared with the staging tree.
+func identifiable(p cycleserver.Project) bool {
+	return manifest.ValidName(p.Name) && manifest.ValidName(p.Version)
+}
+
+// selectVersions picks the project versions to consider, in name order and
+// newest first: every version, or only each project's highest. Versions
+// left out are noted in rep.Older. Records naming no usable project
+// version come last, each its own group carrying its problem.
+func selectVersions(recs []cycleserver.Project, all bool, rep *Report) []group {
+	var named, broken []cycleserver.Project
+	for _, r := range recs {
+		if identifiable(r) {
+			named = append(named, r)
+		} else {
+			broken = append(broken, r)
+		}
+	}
+	cycleserver.Sort(named)
+	highest := map[string]string{}
+	for _, h := range cycleserver.Highest(named) {
+		highest[h.Name] = h.Version
+	}
+	var out []group
+	idx := map[string]int{}
+	older := map[string]bool{}
+	for _, r := range named {
+		key := r.Name + "@" + r.Version
+		if !all && highest[r.Name] != r.Version {
+			if !older[key] {
+				older[key] = true
+				rep.Older = append(rep.Older, Version{Name: r.Name, Version: r.Version, URL: printable(r.URL, 4096)})
+			}
+			continue
+		}
+		if i, ok := idx[key]; ok {
+			out[i].recs = append(out[i].recs, r)
+			continue
+		}
+		idx[key] = len(out)
+		out = append(out, group{name: r.Name, version: r.Version, recs: []cycleserver.Project{r}})
+	}
+	for _, r := range broken {
+		problem := r.URLProblem
+		if problem == "" {
+			problem = "record names no usable project version"
+		}
+		out = append(out, group{name: r.Name, version: r.Version, recs: []cycleserver.Project{r}, problem: problem})
+	}
+	return out
+}
+
+// resolve derives the repository and tag of a project version from its
+// records. Several records of one version must agree; a record whose Url is
+// unusable is outvoted by one that names a release, but two different
+// releases for one version are a problem, not a choice.
+func resolve(recs []cycleserver.Project) (repo, tag, url, problem string) {
+	seen := map[string]bool{}
+	var urls []string
+	for _, r := range recs {
+		if r.URLProblem != "" {
+			continue
+		}
+		k := r.Repo + "@" + r.Tag
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if repo == "" {
+			repo, tag, url = r.Repo, r.Tag, r.URL
+		}
+		urls = append(urls, strconv.Quote(r.URL))
+	}
+	switch {
+	case len(urls) > 1:
+		return "", "", "", fmt.Sprintf("%d records of this version name different releases: %s", len(recs), strings.Join(urls, ", "))
+	case repo == "":
+		return "", "", "", recs[0].URLProblem
+	}
+	return repo, tag, url, ""
+}
+
+// compare says why a version is wanted ("" when it is staged complete), with
+// a one-line detail for an incomplete one.
+func compare(projects, name, version string, vs *staging.VersionStatus) (reason, detail string) {
+	if vs == nil {
+		dir := filepath.Join(projects, name, version)
+		if _, err := os.Lstat(dir); err == nil {
+			return request.ReasonIncomplete, dir + " exists but holds no project.ini"
+		}
+		return request.ReasonMissing, ""
+	}
+	if vs.Error != "" {
+		return request.ReasonIncomplete, vs.Error
+	}
+	var missing, differ []string
+	for _, b := range vs.Blobs {
+		switch b.State {
+		case staging.BlobMissing:
+			missing = append(missing, b.Name)
+		case staging.BlobMismatch:
+			differ = append(differ, b.Name)
+		}
+	}
+	if len(missing) == 0 && len(differ) == 0 {
+		return "", ""
+	}
+	var parts []string
+	if len(missing) > 0 {
+		parts = append(parts, fmt.Sprintf("%s missing: %s", count(len(missing), "blob"), list(missing)))
+	}
+	if len(differ) > 0 {
+		parts = append(parts, fmt.Sprintf("%s differ from the installed hash: %s", count(len(differ), "blob"), list(differ)))
+	}
+	return request.ReasonIncomplete, strings.Join(parts, "; ")
+}
+
+// count renders "1 blob", "2 blobs".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// list names the first few items of s.
+func list(s []string) string {
+	if len(s) <= maxDetail {
+		return strings.Join(s, ", ")
+	}
+	return strings.Join(s[:maxDetail], ", ") + fmt.Sprintf(" and %d more", len(s)-maxDetail)
+}
+
+// unresolvable reports a record, its text made safe to print.
+func unresolvable(r cycleserver.Project, problem string) request.Unresolvable {
+	return request.Unresolvable{Name: printable(r.Name, 1024), Version: printable(r.Version, 1024),
+		URL: printable(r.URL, 4096), Problem: printable(problem, 4096)}
+}
+
+// printable returns s unchanged when it is valid text without control
+// characters and at most max bytes, else a quoted, clipped form that is.
+func printable(s string, max int) string {
+	ok := utf8.ValidString(s)
+	for _, r := range s {
+		if !ok || unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			ok = false
+			break
+		}
+	}
+	if !ok {
+		s = strconv.QuoteToASCII(s)
+	}
+	if len(s) > max {
+		cut := max - 3
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "..."
+	}
+	return s
+}
+
+// inventory lists, per staged project, its staged versions and every file
+// under its blobs/ folder with size and sha256. Hashes Status already
+// computed are reused; the rest are computed here. Names unusable in a
+// request are skipped with a warning.
+func inventory(ctx context.Context, projects string, st *staging.StatusReport) ([]request.StagedProject, []string, error) {
+	var warnings []string
+	versions := map[string][]string{}
+	known := map[string]string{} // path -> sha256 Status computed
+	for _, v := range st.Versions {
+		versions[v.Name] = append(versions[v.Name], v.Version)
+		for _, b := range v.Blobs {
+			if b.SHA256 != "" && manifest.ValidBlobName(b.Name) {
+				known[filepath.Join(projects, v.Name, "blobs", filepath.FromSlash(b.Name))] = b.SHA256
+			}
+		}
+	}
+	entries, err := os.ReadDir(projects)
+	if errors.Is(err, fs.ErrNotExist) {
+		return []request.StagedProject{}, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	out := []request.StagedProject{}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		name := e.Name()
+		if !manifest.ValidName(name) {
+			warnings = append(warnings, fmt.Sprintf("%s: project folder name %s is not usable; left out of the inventory", projects, strconv.Quote(name)))
+			continue
+		}
+		p := request.StagedProject{Name: name, Blobs: []request.StagedBlob{}}
+		for _, v := range versions[name] {
+			if manifest.ValidName(v) {
+				p.Versions = append(p.Versions, v)
+			}
+		}
+		sort.Slice(p.Versions, func(i, j int) bool { return cycleserver.CompareVersions(p.Versions[i], p.Versions[j]) < 0 })
+		blobs, w, err := stagedBlobs(ctx, filepath.Join(projects, name, "blobs"), known)
+		if err != nil {
+			return nil, nil, fmt.Errorf("project %s: %w", name, err)
+		}
+		warnings = append(warnings, w...)
+		p.Blobs = blobs
+		if len(p.Versions) == 0 && len(p.Blobs) == 0 {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, warnings, nil
+}
+
+// stagedBlobs walks one project's blobs/ folder. Symbolic links to regular
+// files count as the file they name, as they do for install.
+func stagedBlobs(ctx context.Context, dir string, known map[string]string) ([]request.StagedBlob, []string, error) {
+	out := []request.StagedBlob{}
+	var warnings []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == dir && errors.Is(err, fs.ErrNotExist) {
+				return fs.SkipDir
+			}
+			return err
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		name := filepath.ToSlash(rel)
+		fi, err := os.Stat(p)
+		if err != nil || !fi.Mode().IsRegular() {
+			warnings = append(warnings, fmt.Sprintf("%s is not a regular file; left out of the inventory", p))
+			return nil
+		}
+		if !manifest.ValidBlobName(name) {
+			warnings = append(warnings, fmt.Sprintf("%s: blob name %s is not usable; left out of the inventory", dir, strconv.Quote(name)))
+			return nil
+		}
+		sum := known[p]
+		if sum == "" {
+			if sum, err = hashFile(ctx, p); err != nil {
+				return err
+			}
+		}
+		out = append(out, request.StagedBlob{Name: name, SHA256: sum, Size: fi.Size()})
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, warnings, nil
+}
+
+// hashFile returns the hex sha256 of the file at p, stopping when ctx ends.
+func hashFile(ctx context.Context, p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, ctxReader{ctx, f}); err != nil {
+		return "", fmt.Errorf("hash %s: %w", p, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// ctxReader fails reads once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
