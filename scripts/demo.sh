@@ -44,6 +44,7 @@ step "ccmirror inspect"
 
 step "disconnected side: ccmirror install into a scratch root"
 owner="$(id -un):$(id -gn)"
+mkdir -p "$work/root"   # a scratch CycleCloud root (install never creates the root itself)
 "$bin/ccmirror" install --allowed-signers "$work/allowed_signers" --root "$work/root" --owner "$owner" "$work/slurm-2.5.0.tar"
 
 step "installing again is a no-op"
