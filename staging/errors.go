@@ -1,0 +1,15 @@
+// Package staging is the disconnected half of ccmirror: it verifies and
+// inspects bundles, installs them into CycleCloud's staging tree
+// (R/work/staging/projects/) atomically and with the right ownership, and
+// reports on what is staged.
+//
+// Everything ccmirror keeps for itself (the lock, temporary folders, install
+// records) lives under R/work/ccmirror/, outside R/work/staging/projects/.
+package staging
+
+import "errors"
+
+// ErrConflict marks an install that would change staged content without
+// --force, or that could not take the staging lock because another ccmirror
+// holds it. The CLI maps it to exit code 5.
+var ErrConflict = errors.New("conflict")

@@ -1,0 +1,316 @@
+package staging
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ccmirror/ccmirror/manifest"
+)
+
+// Blob states in a StatusReport.
+const (
+	BlobOK       = "ok"       // present with the hash the install records expect
+	BlobMissing  = "missing"  // project.ini names it, <name>/blobs/ lacks it
+	BlobMismatch = "mismatch" // present with another hash than recorded
+	BlobUnknown  = "unknown"  // present, but no install record knows its hash
+)
+
+// StatusReport describes every project version staged under a root.
+type StatusReport struct {
+	Root     string          `json:"root"`
+	Versions []VersionStatus `json:"versions"`
+	// Problems counts versions that are not OK.
+	Problems int `json:"problems"`
+	// Interrupted lists temporary folders of installs that did not finish;
+	// the next install undoes their partial changes.
+	Interrupted []string `json:"interrupted,omitempty"`
+	// InstallRunning names the lock holder when an install is running.
+	InstallRunning string   `json:"install_running,omitempty"`
+	Warnings       []string `json:"warnings,omitempty"`
+}
+
+// VersionStatus is one staged project version.
+type VersionStatus struct {
+	Name    string       `json:"name"`
+	Version string       `json:"version"`
+	Dir     string       `json:"dir"`
+	OK      bool         `json:"ok"`
+	Error   string       `json:"error,omitempty"` // e.g. unreadable project.ini
+	Blobs   []BlobStatus `json:"blobs"`
+	// Owner is the owner everything should have ("" when unknown).
+	Owner string `json:"owner,omitempty"`
+	// OwnerProblems lists the first paths not owned by Owner;
+	// OwnerProblemCount counts them all.
+	OwnerProblems     []OwnerProblem `json:"owner_problems,omitempty"`
+	OwnerProblemCount int            `json:"owner_problem_count"`
+	InstalledBy       *Installation  `json:"installed_by,omitempty"`
+}
+
+// BlobStatus is the state of one blob a staged project.ini names.
+type BlobStatus struct {
+	Name   string `json:"name"`
+	State  string `json:"state"`
+	Size   int64  `json:"size,omitempty"`
+	SHA256 string `json:"sha256,omitempty"` // of the staged file
+	Want   string `json:"want,omitempty"`   // from the install records
+}
+
+// OwnerProblem is a staged path with the wrong owner.
+type OwnerProblem struct {
+	Path string `json:"path"`
+	UID  int    `json:"uid"`
+	GID  int    `json:"gid"`
+}
+
+// Installation says which bundle staged a version, from the install records.
+type Installation struct {
+	Bundle       string      `json:"bundle"`
+	BundleSHA256 string      `json:"bundle_sha256"`
+	Time         time.Time   `json:"time"`
+	Signer       *SignerInfo `json:"signer,omitempty"`
+	Insecure     bool        `json:"insecure_skip_signature,omitempty"`
+	Record       string      `json:"record"`
+}
+
+const maxOwnerProblems = 20
+
+// Status reads R/work/staging/projects/ and the install records and reports
+// every staged version (a folder <name>/<version>/ holding project.ini):
+// whether every blob its project.ini names is in <name>/blobs/ with the
+// recorded hash, ownership problems, and which bundle installed it. It only
+// reads.
+func Status(root string) (*StatusReport, error) {
+	ctx := context.Background()
+	if root == "" {
+		root = DefaultRoot
+	}
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	rep := &StatusReport{Root: root, Versions: []VersionStatus{}}
+	recs, bad, err := readRecords(root)
+	if err != nil {
+		return nil, fmt.Errorf("install records: %w", err)
+	}
+	for _, b := range bad {
+		rep.Warnings = append(rep.Warnings, "unreadable install record "+b)
+	}
+	// What the records know: blob hashes (latest wins) and who installed
+	// each version.
+	known := map[string]string{}
+	installedBy := map[string]*Installation{}
+	for i := range recs {
+		rec := &recs[i]
+		for _, p := range rec.Projects {
+			for _, b := range p.Blobs {
+				if b.Action == ActionAdd || b.Action == ActionReplace || b.Action == ActionSkip {
+					known[p.Name+"/"+b.Path] = b.SHA256
+				}
+			}
+			if p.Action == ActionAdd || p.Action == ActionReplace {
+				installedBy[p.Name+"/"+p.Version] = &Installation{Bundle: rec.Bundle, BundleSHA256: rec.BundleSHA256, Time: rec.Time,
+					Signer: rec.Signer, Insecure: rec.Insecure, Record: rec.Path}
+			}
+		}
+	}
+	ownerOf := map[string]Owner{}
+	for _, rec := range recs {
+		for _, p := range rec.Projects {
+			if p.Action == ActionAdd || p.Action == ActionReplace {
+				ownerOf[p.Name+"/"+p.Version] = rec.Owner
+			}
+		}
+	}
+	defOwner, defErr := ResolveOwner(DefaultOwner)
+
+	projects := ProjectsDir(root)
+	names, err := os.ReadDir(projects)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("staging folder: %w", err)
+	}
+	for _, n := range names {
+		if !n.IsDir() {
+			continue
+		}
+		versions, err := os.ReadDir(filepath.Join(projects, n.Name()))
+		if err != nil {
+			rep.Warnings = append(rep.Warnings, err.Error())
+			continue
+		}
+		for _, v := range versions {
+			if !v.IsDir() || v.Name() == "blobs" {
+				continue
+			}
+			dir := filepath.Join(projects, n.Name(), v.Name())
+			if _, err := os.Lstat(filepath.Join(dir, "project.ini")); err != nil {
+				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s has no project.ini: not a staged version", dir))
+				continue
+			}
+			key := n.Name() + "/" + v.Name()
+			vs := VersionStatus{Name: n.Name(), Version: v.Name(), Dir: dir, Blobs: []BlobStatus{}, InstalledBy: installedBy[key]}
+			owner, haveOwner := ownerOf[key]
+			if !haveOwner && defErr == nil {
+				owner, haveOwner = defOwner, true
+			}
+			if haveOwner {
+				vs.Owner = owner.Spec
+			}
+			statusVersion(ctx, &vs, projects, known, owner, haveOwner)
+			if !haveOwner {
+				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: ownership not checked: no install record and %v", key, defErr))
+			}
+			if !vs.OK {
+				rep.Problems++
+			}
+			rep.Versions = append(rep.Versions, vs)
+		}
+	}
+	sort.SliceStable(rep.Versions, func(i, j int) bool {
+		a, b := rep.Versions[i], rep.Versions[j]
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		return compareVersions(a.Version, b.Version) < 0
+	})
+	rep.Interrupted = interruptedInstalls(root)
+	if h, held := lockHeld(root); held {
+		rep.InstallRunning = h.String()
+	}
+	return rep, nil
+}
+
+func statusVersion(ctx context.Context, vs *VersionStatus, projects string, known map[string]string, owner Owner, checkOwner bool) {
+	f, err := os.Open(filepath.Join(vs.Dir, "project.ini"))
+	var ini *manifest.ProjectINI
+	if err == nil {
+		ini, err = manifest.ParseProjectINI(f, filepath.Join(vs.Dir, "project.ini"))
+		f.Close()
+	}
+	if err != nil {
+		vs.Error = err.Error()
+	}
+	problem := vs.Error != ""
+	note := func(p string, st *syscall.Stat_t) {
+		if !checkOwner || (int(st.Uid) == owner.UID && int(st.Gid) == owner.GID) {
+			return
+		}
+		vs.OwnerProblemCount++
+		if len(vs.OwnerProblems) < maxOwnerProblems {
+			vs.OwnerProblems = append(vs.OwnerProblems, OwnerProblem{Path: p, UID: int(st.Uid), GID: int(st.Gid)})
+		}
+	}
+	if ini != nil {
+		for _, b := range ini.Blobs {
+			bs := BlobStatus{Name: b, Want: known[vs.Name+"/"+b]}
+			p := filepath.Join(projects, vs.Name, "blobs", filepath.FromSlash(b))
+			var st syscall.Stat_t
+			if !manifest.ValidBlobName(b) || syscall.Stat(p, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+				bs.State = BlobMissing
+				problem = true
+				vs.Blobs = append(vs.Blobs, bs)
+				continue
+			}
+			bs.Size = st.Size
+			note(p, &st)
+			if bs.Want == "" {
+				bs.State = BlobUnknown
+				vs.Blobs = append(vs.Blobs, bs)
+				continue
+			}
+			sum, err := hashFile(ctx, p)
+			switch {
+			case err != nil:
+				bs.State = BlobMissing
+				problem = true
+			case sum == bs.Want:
+				bs.SHA256, bs.State = sum, BlobOK
+			default:
+				bs.SHA256, bs.State = sum, BlobMismatch
+				problem = true
+			}
+			vs.Blobs = append(vs.Blobs, bs)
+		}
+	}
+	_ = filepath.WalkDir(vs.Dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		var st syscall.Stat_t
+		if syscall.Lstat(p, &st) == nil {
+			note(p, &st)
+		}
+		return nil
+	})
+	vs.OK = !problem && vs.OwnerProblemCount == 0
+}
+
+// interruptedInstalls lists temporary folders whose journal never
+// committed.
+func interruptedInstalls(root string) []string {
+	entries, err := os.ReadDir(tmpRoot(root))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		dir := filepath.Join(tmpRoot(root), e.Name())
+		ops, committed, err := readJournal(filepath.Join(dir, journalName))
+		if err == nil && !committed && len(ops) > 0 {
+			out = append(out, dir)
+		}
+	}
+	return out
+}
+
+// lockHeld reports whether an install holds the staging lock now, without
+// creating anything.
+func lockHeld(root string) (lockHolder, bool) {
+	f, err := os.Open(lockPath(root))
+	if err != nil {
+		return lockHolder{}, false
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
+		return readHolder(lockPath(root)), true
+	}
+	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return lockHolder{}, false
+}
+
+// compareVersions orders versions numerically by dot/dash separated parts
+// ("2.10.0" after "2.9.1"), falling back to string order per part.
+func compareVersions(a, b string) int {
+	sep := func(r rune) bool { return r == '.' || r == '-' || r == '_' || r == '+' }
+	pa, pb := strings.FieldsFunc(a, sep), strings.FieldsFunc(b, sep)
+	for i := 0; i < len(pa) && i < len(pb); i++ {
+		na, ea := strconv.ParseUint(pa[i], 10, 64)
+		nb, eb := strconv.ParseUint(pb[i], 10, 64)
+		switch {
+		case ea == nil && eb == nil && na != nb:
+			if na < nb {
+				return -1
+			}
+			return 1
+		case ea == nil && eb == nil:
+		case pa[i] != pb[i]:
+			return strings.Compare(pa[i], pb[i])
+		}
+	}
+	switch {
+	case len(pa) < len(pb):
+		return -1
+	case len(pa) > len(pb):
+		return 1
+	}
+	return strings.Compare(a, b)
+}

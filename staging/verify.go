@@ -1,0 +1,151 @@
+package staging
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/hiddeco/sshsig"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/ccmirror/ccmirror/manifest"
+	"github.com/ccmirror/ccmirror/manifest/trust"
+)
+
+// VerifyOptions says whom to trust.
+type VerifyOptions struct {
+	// Allowed is the parsed allowed_signers file.
+	Allowed *trust.AllowedSigners
+	// InsecureSkipSignature accepts unsigned or untrusted bundles (labs
+	// only); hashes are still checked.
+	InsecureSkipSignature bool
+	// Now is the time validity windows are checked at; nil means time.Now.
+	Now func() time.Time
+}
+
+// insecureWarning is logged, loudly, whenever a signature is not checked.
+const insecureWarning = "SIGNATURE NOT CHECKED (--insecure-skip-signature): anyone could have made or changed this bundle; use this only in a lab"
+
+// checkSignature verifies the signature over SHA256SUMS before any payload
+// is trusted. It fails closed (ErrVerify) on unsigned or badly signed
+// bundles unless o.InsecureSkipSignature.
+func checkSignature(rd *manifest.Reader, o VerifyOptions, log *slog.Logger) (*SignerInfo, error) {
+	if o.InsecureSkipSignature {
+		log.Warn(insecureWarning)
+		return nil, nil
+	}
+	sig := rd.Signature()
+	if sig == nil {
+		return nil, fmt.Errorf("bundle is unsigned (no %s); sign it with fetch --sign-key, or use --insecure-skip-signature in a lab: %w", manifest.SignatureName, manifest.ErrVerify)
+	}
+	if o.Allowed == nil {
+		return nil, fmt.Errorf("no allowed_signers file to check the signature against (pass --allowed-signers FILE or set CCMIRROR_ALLOWED_SIGNERS): %w", manifest.ErrVerify)
+	}
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	id, err := o.Allowed.Verify(rd.Sums(), sig, manifest.Namespace, now())
+	if err != nil {
+		if !errors.Is(err, manifest.ErrVerify) {
+			err = fmt.Errorf("%w: %w", manifest.ErrVerify, err)
+		}
+		return nil, err
+	}
+	return &SignerInfo{Principal: id.Principal, Fingerprint: id.Fingerprint, KeyType: id.KeyType}, nil
+}
+
+// Verify streams a whole bundle once: it checks the signature over
+// SHA256SUMS first, then every payload's size and hash as it reads it, and
+// computes the bundle's own SHA-256. Every failure wraps manifest.ErrVerify
+// (or is ctx's error).
+func Verify(ctx context.Context, r io.Reader, o VerifyOptions) (*VerifyReport, error) {
+	return verifyLogged(ctx, r, o, slog.New(slog.DiscardHandler))
+}
+
+func verifyLogged(ctx context.Context, r io.Reader, o VerifyOptions, log *slog.Logger) (*VerifyReport, error) {
+	h := sha256.New()
+	body := io.TeeReader(ctxReader{ctx, r}, h)
+	rd, err := manifest.NewReader(body)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := checkSignature(rd, o, log)
+	if err != nil {
+		return nil, err
+	}
+	rep := &VerifyReport{Signer: signer, Insecure: o.InsecureSkipSignature, Manifest: rd.Manifest()}
+	for {
+		p, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		n, err := io.Copy(io.Discard, p)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.File.Path, err)
+		}
+		rep.Files++
+		rep.Bytes += n
+	}
+	sum, err := drainDigest(body, h)
+	if err != nil {
+		return nil, err
+	}
+	rep.BundleSHA256 = sum
+	return rep, nil
+}
+
+// drainDigest reads whatever the manifest reader left (the tar's zero
+// blocks) into the bundle hash and returns it.
+func drainDigest(body io.Reader, h hash.Hash) (string, error) {
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		return "", fmt.Errorf("reading the end of the bundle: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Inspect reads only the head of a bundle (SHA256SUMS, the signature and
+// manifest.json) and describes it, without reading the payload or checking
+// the signature.
+func Inspect(r io.Reader) (*InspectReport, error) {
+	rd, err := manifest.NewReader(r)
+	if err != nil {
+		return nil, err
+	}
+	m := rd.Manifest()
+	rep := &InspectReport{Schema: m.Schema, Created: m.Created, Tool: m.Tool, Projects: m.Projects}
+	for _, f := range m.Files() {
+		rep.Files++
+		rep.Bytes += f.Size
+	}
+	if sig := rd.Signature(); sig != nil {
+		rep.Signed = true
+		rep.Signature = describeSignature(sig)
+	}
+	return rep, nil
+}
+
+func describeSignature(armored []byte) *SignatureInfo {
+	s, err := sshsig.Unarmor(armored)
+	if err != nil {
+		return &SignatureInfo{Error: err.Error()}
+	}
+	if s.PublicKey == nil {
+		return &SignatureInfo{Error: "signature carries no public key"}
+	}
+	return &SignatureInfo{
+		KeyType:       s.PublicKey.Type(),
+		Fingerprint:   ssh.FingerprintSHA256(s.PublicKey),
+		Namespace:     s.Namespace,
+		HashAlgorithm: string(s.HashAlgorithm),
+	}
+}

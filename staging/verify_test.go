@@ -1,0 +1,130 @@
+package staging
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/ccmirror/ccmirror/manifest"
+)
+
+func TestVerifyGoodBundle(t *testing.T) {
+	k, _ := testKeys(t)
+	p := demoProject(t, "1.0.0", "one")
+	bundle := makeBundle(t, []testProject{p}, k.signer)
+	rep, err := Verify(context.Background(), bytes.NewReader(bundle), VerifyOptions{Allowed: trustedAllowed(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Signer == nil || rep.Signer.Principal != "admin@example.com" || !strings.HasPrefix(rep.Signer.Fingerprint, "SHA256:") || rep.Signer.KeyType != "ssh-ed25519" {
+		t.Errorf("signer %+v", rep.Signer)
+	}
+	wantBytes := int64(len(p.src))
+	for _, b := range p.blobs {
+		wantBytes += int64(len(b))
+	}
+	if rep.Files != 3 || rep.Bytes != wantBytes {
+		t.Errorf("files %d bytes %d, want 3 and %d", rep.Files, rep.Bytes, wantBytes)
+	}
+	if rep.BundleSHA256 != sum(bundle) {
+		t.Errorf("bundle sha256 %s, want %s", rep.BundleSHA256, sum(bundle))
+	}
+	var text bytes.Buffer
+	if err := rep.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"good signature from admin@example.com", rep.Signer.Fingerprint, "demo 1.0.0", "verified 3 payload files"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("verify text lacks %q:\n%s", want, text.String())
+		}
+	}
+	var js bytes.Buffer
+	if err := WriteJSON(&js, rep); err != nil {
+		t.Fatal(err)
+	}
+	var back struct {
+		Signer struct {
+			Principal string `json:"principal"`
+		} `json:"signer"`
+		Files int `json:"files"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil || back.Signer.Principal != "admin@example.com" || back.Files != 3 {
+		t.Errorf("verify JSON: %s (%v)", js.String(), err)
+	}
+}
+
+func TestVerifyUnsigned(t *testing.T) {
+	bundle := makeBundle(t, []testProject{demoProject(t, "1.0.0", "one")}, nil)
+	_, err := Verify(context.Background(), bytes.NewReader(bundle), VerifyOptions{Allowed: trustedAllowed(t)})
+	if !errors.Is(err, manifest.ErrVerify) || !strings.Contains(err.Error(), "unsigned") {
+		t.Fatalf("unsigned: %v, want ErrVerify saying unsigned", err)
+	}
+	rep, err := Verify(context.Background(), bytes.NewReader(bundle), VerifyOptions{InsecureSkipSignature: true})
+	if err != nil || !rep.Insecure || rep.Signer != nil {
+		t.Fatalf("insecure verify: %+v %v", rep, err)
+	}
+	var text bytes.Buffer
+	_ = rep.WriteText(&text)
+	if !strings.Contains(text.String(), "NOT checked") {
+		t.Errorf("insecure verify text does not say so: %s", text.String())
+	}
+}
+
+// headOnly serves the first n bytes, then fails: Inspect must not need
+// more.
+type headOnly struct {
+	r io.Reader
+}
+
+func (h *headOnly) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	if errors.Is(err, io.EOF) {
+		return n, errors.New("inspect read past the head of the bundle")
+	}
+	return n, err
+}
+
+func TestInspectReadsOnlyTheHead(t *testing.T) {
+	k, _ := testKeys(t)
+	p := demoProject(t, "1.0.0", "one")
+	bundle := makeBundle(t, []testProject{p}, k.signer)
+	// Cut the bundle right after manifest.json.
+	es := readTar(t, bundle)
+	head := writeTar(t, es[:3])
+	head = head[:len(head)-1024] // drop the end-of-archive blocks
+	rep, err := Inspect(&headOnly{io.MultiReader(bytes.NewReader(head), bytes.NewReader(make([]byte, 512)))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Signed || rep.Signature == nil || rep.Signature.Namespace != "ccmirror" || !strings.HasPrefix(rep.Signature.Fingerprint, "SHA256:") {
+		t.Errorf("signature %+v", rep.Signature)
+	}
+	if len(rep.Projects) != 1 || rep.Projects[0].Name != "demo" || len(rep.Projects[0].Blobs) != 2 || rep.Files != 3 {
+		t.Errorf("projects %+v files %d", rep.Projects, rep.Files)
+	}
+	var text bytes.Buffer
+	if err := rep.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ccmirror.bundle/v1", "2025-03-01T12:00:00Z", "demo 1.0.0", "shared-1.0.whl", "release 1.0.0", "not checked"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("inspect text lacks %q:\n%s", want, text.String())
+		}
+	}
+	var js bytes.Buffer
+	if err := WriteJSON(&js, rep); err != nil || !strings.Contains(js.String(), `"signed": true`) {
+		t.Errorf("inspect JSON: %s %v", js.String(), err)
+	}
+
+	unsigned, err := Inspect(bytes.NewReader(makeBundle(t, []testProject{p}, nil)))
+	if err != nil || unsigned.Signed {
+		t.Errorf("unsigned inspect: %+v %v", unsigned, err)
+	}
+	if _, err := Inspect(bytes.NewReader([]byte("not a bundle at all"))); !errors.Is(err, manifest.ErrVerify) {
+		t.Errorf("garbage: %v, want ErrVerify", err)
+	}
+}
