@@ -62,10 +62,17 @@ func (r *InstallReport) WriteText(w io.Writer) error {
 		} else {
 			fmt.Fprintf(bw, "%s\n", head)
 		}
+		blobCounts := map[Action]int{}
 		for _, it := range p.Blobs {
-			if r.DryRun || it.Action != ActionSkip {
+			blobCounts[it.Action]++
+			// A real install names only what needs a look (replaced or
+			// conflicting blobs); --dry-run lists everything.
+			if r.DryRun || (it.Action != ActionSkip && it.Action != ActionAdd) {
 				writeItem(bw, "blob", it)
 			}
+		}
+		if len(p.Blobs) > 0 {
+			fmt.Fprintf(bw, "  blobs: %s\n", countLine(blobCounts))
 		}
 		counts := map[Action]int{}
 		for _, it := range p.Files {

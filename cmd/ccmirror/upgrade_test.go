@@ -33,27 +33,27 @@ import (
 // The wheel slurm 2.5.0 and 2.7.0 both name; it exists only on release 2.6.1.
 const sharedWheel = "cyclecloud_api-8.1.0-py2.py3-none-any.whl"
 
-// upgradeRun runs the CLI in-process and returns its exit code and output.
-func upgradeRun(t *testing.T, args ...string) (code int, stdout, stderr string) {
+// runCLI runs the CLI in-process and returns its exit code and output.
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code = run(context.Background(), append([]string{"ccmirror"}, args...), strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()
 }
 
-// upgradeMustRun runs the CLI and fails the test unless it exits 0.
-func upgradeMustRun(t *testing.T, args ...string) string {
+// mustRunCLI runs the CLI and fails the test unless it exits 0.
+func mustRunCLI(t *testing.T, args ...string) string {
 	t.Helper()
-	code, out, errs := upgradeRun(t, args...)
+	code, out, errs := runCLI(t, args...)
 	if code != 0 {
 		t.Fatalf("ccmirror %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errs)
 	}
 	return out
 }
 
-// upgradeKeys writes an ed25519 OpenSSH private key and an allowed_signers
+// testKeys writes an ed25519 OpenSSH private key and an allowed_signers
 // file trusting it for bundles and requests.
-func upgradeKeys(t *testing.T) (key, allowed string) {
+func testKeys(t *testing.T) (key, allowed string) {
 	t.Helper()
 	dir := t.TempDir()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -129,8 +129,8 @@ echo "unexpected arguments: $*" >&2; exit 65
 	return p
 }
 
-// upgradeBundle returns a bundle's manifest and its payload paths.
-func upgradeBundle(t *testing.T, path string) (*manifest.Manifest, []string) {
+// readBundle returns a bundle's manifest and its payload paths.
+func readBundle(t *testing.T, path string) (*manifest.Manifest, []string) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -158,7 +158,7 @@ func upgradeBundle(t *testing.T, path string) (*manifest.Manifest, []string) {
 	return r.Manifest(), paths
 }
 
-func upgradeSHA256(t *testing.T, p string) string {
+func fileSHA256(t *testing.T, p string) string {
 	t.Helper()
 	b, err := os.ReadFile(p)
 	if err != nil {
@@ -168,8 +168,8 @@ func upgradeSHA256(t *testing.T, p string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// upgradeTree lists every path under dir (nil when dir does not exist).
-func upgradeTree(t *testing.T, dir string) []string {
+// treeListing lists every path under dir (nil when dir does not exist).
+func treeListing(t *testing.T, dir string) []string {
 	t.Helper()
 	var out []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -198,7 +198,7 @@ func TestUpgradeLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer gh.Close()
-	key, allowed := upgradeKeys(t)
+	key, allowed := testKeys(t)
 	owner := fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid())
 	work := t.TempDir()
 	cache := filepath.Join(work, "cache")
@@ -206,7 +206,7 @@ func TestUpgradeLoop(t *testing.T) {
 
 	// Connected side, earlier: the bundle that staged slurm 2.5.0.
 	b250 := filepath.Join(work, "slurm-2.5.0.tar")
-	upgradeMustRun(t, append(append([]string{"fetch"}, fetchFlags...), "-o", b250, "slurm@2.5.0")...)
+	mustRunCLI(t, append(append([]string{"fetch"}, fetchFlags...), "-o", b250, "slurm@2.5.0")...)
 
 	for _, tc := range []struct {
 		name         string
@@ -223,13 +223,13 @@ func TestUpgradeLoop(t *testing.T) {
 			}
 			cs := fakeCycleServerCmd(t, tc.keyValueOnly)
 			install := []string{"install", "--root", root, "--owner", owner, "--allowed-signers", allowed, "--builder", "native"}
-			upgradeMustRun(t, append(install, b250)...)
+			mustRunCLI(t, append(install, b250)...)
 			stagedWheel := filepath.Join(staging.ProjectsDir(root), "slurm", "blobs", sharedWheel)
-			wheelSum := upgradeSHA256(t, stagedWheel)
+			wheelSum := fileSHA256(t, stagedWheel)
 
 			// Disconnected side: plan.
 			reqPath := filepath.Join(dir, "request.json")
-			out := upgradeMustRun(t, "plan", "--root", root, "--cycle-server", cs, "--sign-key", key, "-o", reqPath)
+			out := mustRunCLI(t, "plan", "--root", root, "--cycle-server", cs, "--sign-key", key, "-o", reqPath)
 			if !strings.Contains(out, "slurm 2.7.0") || !strings.Contains(out, "missing") {
 				t.Errorf("plan output does not name slurm 2.7.0 as missing:\n%s", out)
 			}
@@ -252,8 +252,8 @@ func TestUpgradeLoop(t *testing.T) {
 			// Connected side: fetch exactly what the request asks for, the
 			// request's signature checked.
 			b270 := filepath.Join(dir, "upgrade.tar")
-			upgradeMustRun(t, append(append([]string{"fetch"}, fetchFlags...), "--request", reqPath, "--allowed-signers", allowed, "-o", b270)...)
-			m, paths := upgradeBundle(t, b270)
+			mustRunCLI(t, append(append([]string{"fetch"}, fetchFlags...), "--request", reqPath, "--allowed-signers", allowed, "-o", b270)...)
+			m, paths := readBundle(t, b270)
 			if len(m.Projects) != 1 || m.Projects[0].Name != "slurm" || m.Projects[0].Version != "2.7.0" {
 				t.Fatalf("bundle holds %+v, want slurm 2.7.0 only", m.Projects)
 			}
@@ -288,21 +288,21 @@ func TestUpgradeLoop(t *testing.T) {
 			if err := os.Mkdir(empty, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			code, _, errs := upgradeRun(t, "install", "--root", empty, "--owner", owner, "--allowed-signers", allowed, "--builder", "native", b270)
+			code, _, errs := runCLI(t, "install", "--root", empty, "--owner", owner, "--allowed-signers", allowed, "--builder", "native", b270)
 			if code != exitVerify || !strings.Contains(errs, "slurm/blobs/"+sharedWheel) {
 				t.Errorf("install on a server without the wheel: exit %d, want %d naming slurm/blobs/%s; stderr: %s", code, exitVerify, sharedWheel, errs)
 			}
-			if got := upgradeTree(t, staging.ProjectsDir(empty)); len(got) > 1 {
+			if got := treeListing(t, staging.ProjectsDir(empty)); len(got) > 1 {
 				t.Errorf("refused install left %d paths behind under %s, e.g. %v", len(got)-1, staging.ProjectsDir(empty), got[1:min(len(got), 4)])
 			}
 
 			// Disconnected side: install, then status.
-			upgradeMustRun(t, append(install, b270)...)
-			if got := upgradeSHA256(t, stagedWheel); got != wheelSum {
+			mustRunCLI(t, append(install, b270)...)
+			if got := fileSHA256(t, stagedWheel); got != wheelSum {
 				t.Errorf("the staged wheel changed: %s, was %s", got, wheelSum)
 			}
 			var st staging.StatusReport
-			if err := json.Unmarshal([]byte(upgradeMustRun(t, "status", "--root", root, "--json")), &st); err != nil {
+			if err := json.Unmarshal([]byte(mustRunCLI(t, "status", "--root", root, "--json")), &st); err != nil {
 				t.Fatal(err)
 			}
 			got := map[string]bool{}
@@ -318,7 +318,7 @@ func TestUpgradeLoop(t *testing.T) {
 
 			// Planning again: nothing to fetch.
 			again := filepath.Join(dir, "again.json")
-			out = upgradeMustRun(t, "plan", "--root", root, "--cycle-server", cs, "-o", again)
+			out = mustRunCLI(t, "plan", "--root", root, "--cycle-server", cs, "-o", again)
 			if !strings.Contains(out, "nothing to fetch") {
 				t.Errorf("second plan does not say nothing to fetch:\n%s", out)
 			}
@@ -329,7 +329,7 @@ func TestUpgradeLoop(t *testing.T) {
 			if len(req.Wanted) != 0 {
 				t.Errorf("second plan wants %+v", req.Wanted)
 			}
-			code, out, _ = upgradeRun(t, append(append([]string{"fetch"}, fetchFlags...), "--request", again, "-o", filepath.Join(dir, "none.tar"))...)
+			code, out, _ = runCLI(t, append(append([]string{"fetch"}, fetchFlags...), "--request", again, "-o", filepath.Join(dir, "none.tar"))...)
 			if code != 0 || !strings.Contains(out, "lacks nothing") {
 				t.Errorf("fetch of an empty request: exit %d, output %q", code, out)
 			}
@@ -350,8 +350,8 @@ func TestRequestSignature(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer gh.Close()
-	key, allowed := upgradeKeys(t)
-	otherKey, _ := upgradeKeys(t)
+	key, allowed := testKeys(t)
+	otherKey, _ := testKeys(t)
 	dir := t.TempDir()
 	root := filepath.Join(dir, "root")
 	if err := os.Mkdir(root, 0o755); err != nil {
@@ -361,7 +361,7 @@ func TestRequestSignature(t *testing.T) {
 	fetchFlags := []string{"--github-url", gh.URL(), "--sign-key", key, "--cache", filepath.Join(dir, "cache"), "--quiet"}
 
 	signed := filepath.Join(dir, "signed.json")
-	upgradeMustRun(t, "plan", "--root", root, "--cycle-server", cs, "--all-versions", "--sign-key", key, "-o", signed)
+	mustRunCLI(t, "plan", "--root", root, "--cycle-server", cs, "--all-versions", "--sign-key", key, "-o", signed)
 	original, err := os.ReadFile(signed)
 	if err != nil {
 		t.Fatal(err)
@@ -371,9 +371,9 @@ func TestRequestSignature(t *testing.T) {
 		t.Fatal(err)
 	}
 	byOther := filepath.Join(dir, "other.json")
-	upgradeMustRun(t, "plan", "--root", root, "--cycle-server", cs, "--sign-key", otherKey, "-o", byOther)
+	mustRunCLI(t, "plan", "--root", root, "--cycle-server", cs, "--sign-key", otherKey, "-o", byOther)
 	unsigned := filepath.Join(dir, "unsigned.json")
-	upgradeMustRun(t, "plan", "--root", root, "--cycle-server", cs, "-o", unsigned)
+	mustRunCLI(t, "plan", "--root", root, "--cycle-server", cs, "-o", unsigned)
 
 	write := func(name string, content, signature []byte) string {
 		p := filepath.Join(dir, name)
@@ -412,7 +412,7 @@ func TestRequestSignature(t *testing.T) {
 			if tc.allowed {
 				args = append(args, "--allowed-signers", allowed)
 			}
-			code, stdout, stderr := upgradeRun(t, args...)
+			code, stdout, stderr := runCLI(t, args...)
 			if code != tc.code || !strings.Contains(stderr, tc.stderr) {
 				t.Fatalf("exit %d, want %d with %q on stderr\nstdout: %s\nstderr: %s", code, tc.code, tc.stderr, stdout, stderr)
 			}
@@ -429,7 +429,7 @@ func TestRequestSignature(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			m, _ := upgradeBundle(t, out)
+			m, _ := readBundle(t, out)
 			var got []string
 			for _, p := range m.Projects {
 				got = append(got, p.Name+"@"+p.Version)
@@ -443,7 +443,7 @@ func TestRequestSignature(t *testing.T) {
 
 // TestPlanUsage: plan's command line and help.
 func TestPlanUsage(t *testing.T) {
-	code, out, _ := upgradeRun(t, "plan", "--help")
+	code, out, _ := runCLI(t, "plan", "--help")
 	if code != 0 || !strings.Contains(out, "HIGHEST version of each project") || !strings.Contains(out, "--all-versions") {
 		t.Errorf("plan --help: exit %d, does not state the highest-version default:\n%s", code, out)
 	}
@@ -452,12 +452,12 @@ func TestPlanUsage(t *testing.T) {
 		{"plan", "-o", "x.json", "extra"}, // stray argument
 		{"plan", "--no-such-flag"},
 	} {
-		if code, _, errs := upgradeRun(t, args...); code != exitUsage {
+		if code, _, errs := runCLI(t, args...); code != exitUsage {
 			t.Errorf("ccmirror %v: exit %d, want %d (%s)", args, code, exitUsage, errs)
 		}
 	}
 	dir := t.TempDir()
-	code, _, errs := upgradeRun(t, "plan", "--root", dir, "-o", filepath.Join(dir, "r.json"))
+	code, _, errs := runCLI(t, "plan", "--root", dir, "-o", filepath.Join(dir, "r.json"))
 	if code != exitFailure || !strings.Contains(errs, filepath.Join(dir, "cycle_server")) || strings.Count(errs, "\n") != 1 {
 		t.Errorf("plan without a cycle_server: exit %d, stderr %q; want one line naming %s", code, errs, filepath.Join(dir, "cycle_server"))
 	}
