@@ -371,6 +371,7 @@ func runSize(ctx context.Context, c *config, total int64) ([]row, error) {
 		return nil, err
 	}
 	dropCaches()
+	os.MkdirAll(filepath.Join(dir, "root"), 0o755)
 	inst, _, err := runCmd(ctx, dir, nil, ccm, "install", "--allowed-signers", allowed,
 		"--root", filepath.Join(dir, "root"), "--owner", owner, "--builder", "native", bundle)
 	if err != nil {

@@ -1,0 +1,391 @@
+package mirror
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ccmirror/ccmirror/manifest"
+)
+
+// Cache layout under Options.CacheDir:
+//
+//	objects/ab/abcdef…    content, named by its sha256
+//	index/xy/xyz….json    what a URL was last seen to hold: ETag, digest, size, sha256
+//	partial/xyz…          an interrupted download, resumed by the next attempt or run
+//	partial/xyz….json     what that partial download is of (URL, digest, size, ETag)
+//	tmp/                  files being written, renamed into objects/ when complete
+//
+// Index and partial names are the sha256 of the download's key (the asset's
+// API URL or the archive URL). Everything is written to a temporary file and
+// renamed, so a crash never leaves a half-written object or index entry.
+type cache struct {
+	dir string
+
+	mu    sync.Mutex
+	locks map[string]*keyLock
+}
+
+type keyLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// indexEntry records what a download key last resolved to.
+type indexEntry struct {
+	Key     string    `json:"key"`
+	ETag    string    `json:"etag,omitempty"`
+	Digest  string    `json:"digest,omitempty"` // hex sha256 GitHub announced
+	Size    int64     `json:"size"`
+	SHA256  string    `json:"sha256"`
+	Updated time.Time `json:"updated"`
+}
+
+// partialMeta describes a partial download so a later attempt only resumes
+// the same content.
+type partialMeta struct {
+	Key    string `json:"key"`
+	Digest string `json:"digest,omitempty"`
+	Size   int64  `json:"size"`
+	ETag   string `json:"etag,omitempty"`
+}
+
+func openCache(dir string) (*cache, error) {
+	for _, sub := range []string{"objects", "index", "partial", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return nil, fmt.Errorf("cache: %w", err)
+		}
+	}
+	return &cache{dir: dir, locks: map[string]*keyLock{}}, nil
+}
+
+// lock serialises work on one key within the process; the returned func
+// unlocks.
+func (c *cache) lock(key string) func() {
+	c.mu.Lock()
+	l := c.locks[key]
+	if l == nil {
+		l = &keyLock{}
+		c.locks[key] = l
+	}
+	l.refs++
+	c.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		c.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(c.locks, key)
+		}
+		c.mu.Unlock()
+	}
+}
+
+func keyName(key string) string {
+	s := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(s[:])
+}
+
+// objectPath is where content with this sha256 lives.
+func (c *cache) objectPath(sha string) string {
+	return filepath.Join(c.dir, "objects", sha[:2], sha)
+}
+
+// has reports whether the object exists with the given size (any size when
+// size < 0).
+func (c *cache) has(sha string, size int64) bool {
+	if !manifest.ValidHash(sha) {
+		return false
+	}
+	st, err := os.Stat(c.objectPath(sha))
+	return err == nil && st.Mode().IsRegular() && (size < 0 || st.Size() == size)
+}
+
+func (c *cache) indexPath(key string) string {
+	k := keyName(key)
+	return filepath.Join(c.dir, "index", k[:2], k+".json")
+}
+
+// lookup returns the index entry for key, if any and if its object exists.
+func (c *cache) lookup(key string) (indexEntry, bool) {
+	b, err := os.ReadFile(c.indexPath(key))
+	if err != nil {
+		return indexEntry{}, false
+	}
+	var e indexEntry
+	if json.Unmarshal(b, &e) != nil || e.Key != key || !c.has(e.SHA256, e.Size) {
+		return indexEntry{}, false
+	}
+	return e, true
+}
+
+// record stores the index entry for e.Key.
+func (c *cache) record(e indexEntry) error {
+	e.Updated = time.Now().UTC()
+	b, err := json.MarshalIndent(e, "", "  ")
+	if err != nil {
+		return err
+	}
+	return c.writeFileAtomic(c.indexPath(e.Key), b)
+}
+
+func (c *cache) writeFileAtomic(dst string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Join(c.dir, "tmp"), "w-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return nil
+}
+
+// adopt moves a complete, hashed file into objects/. When the object exists
+// already the file is dropped: same name, same content.
+func (c *cache) adopt(path, sha string) error {
+	dst := c.objectPath(sha)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(path, dst)
+}
+
+// put stores r's content as an object, hashing it on the way, and returns
+// its sha256 and size.
+func (c *cache) put(ctx context.Context, r io.Reader) (string, int64, error) {
+	tmp, err := os.CreateTemp(filepath.Join(c.dir, "tmp"), "put-*")
+	if err != nil {
+		return "", 0, err
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), ctxReader{ctx, r})
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return "", 0, err
+	}
+	sha := hex.EncodeToString(h.Sum(nil))
+	if err := c.adopt(tmp.Name(), sha); err != nil {
+		os.Remove(tmp.Name())
+		return "", 0, err
+	}
+	return sha, n, nil
+}
+
+// object is a file in the cache.
+type object struct {
+	SHA256 string
+	Size   int64
+	ETag   string
+}
+
+// fetchStats says where an object's bytes came from.
+type fetchStats struct {
+	net   int64 // bytes received over the network
+	hit   bool  // reused from the cache, no content transferred
+	saved int64 // bytes not downloaded thanks to the cache
+}
+
+// fetch returns the object for req, downloading only what the cache cannot
+// prove it already holds: an object matching GitHub's digest is used as is;
+// otherwise the last ETag seen for the key makes the request conditional
+// (304 means reuse). Interrupted downloads stay in partial/ and are resumed
+// with Range by the next attempt, in this run or a later one. Content that
+// fails verification is removed.
+func (c *cache) fetch(ctx context.Context, d *downloader, key string, req dlRequest) (object, fetchStats, error) {
+	unlock := c.lock(key)
+	defer unlock()
+
+	if req.digest != "" && c.has(req.digest, req.size) {
+		if _, ok := c.lookup(key); !ok {
+			_ = c.record(indexEntry{Key: key, Digest: req.digest, Size: req.size, SHA256: req.digest})
+		}
+		return object{SHA256: req.digest, Size: req.size}, fetchStats{hit: true, saved: req.size}, nil
+	}
+	var known indexEntry
+	if e, ok := c.lookup(key); ok && (req.size < 0 || e.Size == req.size) && req.digest == "" && e.ETag != "" {
+		known = e
+		req.ifNone = e.ETag
+	}
+
+	ppath := filepath.Join(c.dir, "partial", keyName(key))
+	mpath := ppath + ".json"
+	meta := partialMeta{Key: key, Digest: req.digest, Size: req.size}
+	f, off, etag, persistent, err := c.openPartial(ppath, mpath, meta)
+	if err != nil {
+		return object{}, fetchStats{}, fmt.Errorf("%s: cache: %w", req.label, err)
+	}
+	if !persistent {
+		// Another process is downloading the same file: work privately.
+		ppath, mpath = f.Name(), ""
+		defer os.Remove(ppath)
+	}
+	if off > 0 {
+		req.ifNone = "" // resuming: the conditional request does not apply
+		known = indexEntry{}
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			f.Close()
+		}
+	}()
+	h, err := hashFile(ctx, f, off)
+	if err != nil {
+		return object{}, fetchStats{}, fmt.Errorf("%s: cache: %w", req.label, err)
+	}
+	onHeaders := func(etag string) {
+		if mpath == "" {
+			return
+		}
+		m := meta
+		m.ETag = etag
+		if b, err := json.Marshal(m); err == nil {
+			_ = c.writeFileAtomic(mpath, b)
+		}
+	}
+	var stats fetchStats
+	res, err := d.download(ctx, req, f, h, off, etag, onHeaders)
+	stats.net += res.net
+	if err != nil && errors.Is(err, manifest.ErrVerify) && (off > 0 || res.resumed) {
+		// The pieces of a resumed download may come from different
+		// versions of the file: try once from scratch before failing.
+		d.policy.log.Info("verification failed after resuming, downloading again", "file", req.label)
+		if err = f.Truncate(0); err == nil {
+			h.Reset()
+			res, err = d.download(ctx, req, f, h, 0, "", onHeaders)
+			stats.net += res.net
+		}
+	}
+	if err != nil {
+		f.Close()
+		closed = true
+		if errors.Is(err, manifest.ErrVerify) {
+			removePartial(ppath, mpath)
+		}
+		return object{}, stats, err
+	}
+	if res.notModified {
+		f.Close()
+		closed = true
+		removePartial(ppath, mpath)
+		return object{SHA256: known.SHA256, Size: known.Size, ETag: known.ETag}, fetchStats{hit: true, saved: known.Size, net: stats.net}, nil
+	}
+	if err := f.Sync(); err != nil {
+		return object{}, stats, fmt.Errorf("%s: cache: %w", req.label, err)
+	}
+	if runtime.GOOS == "windows" {
+		// An open file cannot be renamed there (and is not locked).
+		closed = true
+		if err := f.Close(); err != nil {
+			return object{}, stats, fmt.Errorf("%s: cache: %w", req.label, err)
+		}
+	}
+	// Renamed while still locked, so no other process can touch it between
+	// the hash and the move.
+	if err := c.adopt(ppath, res.sha256); err != nil {
+		return object{}, stats, fmt.Errorf("%s: cache: %w", req.label, err)
+	}
+	removePartial("", mpath)
+	if !closed {
+		closed = true
+		if err := f.Close(); err != nil {
+			return object{}, stats, fmt.Errorf("%s: cache: %w", req.label, err)
+		}
+	}
+	if err := c.record(indexEntry{Key: key, ETag: res.etag, Digest: req.digest, Size: res.size, SHA256: res.sha256}); err != nil {
+		return object{}, stats, fmt.Errorf("%s: cache: %w", req.label, err)
+	}
+	return object{SHA256: res.sha256, Size: res.size, ETag: res.etag}, stats, nil
+}
+
+// openPartial opens the partial download file for meta, locked against
+// other processes. An existing partial file is kept (to resume) only when
+// its description matches meta; it returns the bytes already there and the
+// ETag they were served with. When another process holds the partial file,
+// a private temporary file is used instead (persistent is false: nothing to
+// resume later).
+func (c *cache) openPartial(ppath, mpath string, meta partialMeta) (f *os.File, off int64, etag string, persistent bool, err error) {
+	f, err = os.OpenFile(ppath, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, 0, "", false, err
+	}
+	if !tryLock(f) {
+		f.Close()
+		f, err = os.CreateTemp(filepath.Dir(ppath), filepath.Base(ppath)+".*.tmp")
+		return f, 0, "", false, err
+	}
+	var old partialMeta
+	keep := false
+	if b, err := os.ReadFile(mpath); err == nil && json.Unmarshal(b, &old) == nil {
+		keep = old.Key == meta.Key && old.Digest == meta.Digest && old.Size == meta.Size &&
+			(meta.Digest != "" || old.ETag != "")
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, "", false, err
+	}
+	if !keep || st.Size() == 0 {
+		os.Remove(mpath)
+		if err := f.Truncate(0); err != nil {
+			f.Close()
+			return nil, 0, "", false, err
+		}
+		return f, 0, "", true, nil
+	}
+	return f, st.Size(), old.ETag, true, nil
+}
+
+func removePartial(ppath, mpath string) {
+	if ppath != "" {
+		os.Remove(ppath)
+	}
+	if mpath != "" {
+		os.Remove(mpath)
+	}
+}
+
+// sweepTmp removes temporary files older than a day left by crashed runs.
+func (c *cache) sweepTmp() {
+	for _, sub := range []string{"tmp", "partial"} {
+		_ = filepath.WalkDir(filepath.Join(c.dir, sub), func(p string, de fs.DirEntry, err error) error {
+			if err != nil || de.IsDir() || (sub == "partial" && !strings.HasSuffix(p, ".tmp")) {
+				return nil
+			}
+			if info, err := de.Info(); err == nil && time.Since(info.ModTime()) > 24*time.Hour {
+				os.Remove(p)
+			}
+			return nil
+		})
+	}
+}

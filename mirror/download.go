@@ -1,0 +1,510 @@
+package mirror
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ccmirror/ccmirror/manifest"
+	"github.com/hashicorp/go-retryablehttp"
+)
+
+// Defaults for the retry, stall and rate-limit policy (see Options).
+const (
+	DefaultConcurrency      = 4
+	DefaultRetryMax         = 8
+	DefaultRetryWaitMin     = 500 * time.Millisecond
+	DefaultRetryWaitMax     = 30 * time.Second
+	DefaultIdleTimeout      = 30 * time.Second
+	DefaultMaxRateLimitWait = 60 * time.Second
+)
+
+// RateLimitError reports that GitHub's API rate limit is exhausted until a
+// reset further away than Options.MaxRateLimitWait. It matches ErrUpstream.
+type RateLimitError struct {
+	Reset         time.Time // when the limit resets
+	Authenticated bool      // the requests carried a token
+}
+
+func (e *RateLimitError) Error() string {
+	hint := "use a token (--token or GITHUB_TOKEN) or try again later"
+	if e.Authenticated {
+		hint = "try again later"
+	}
+	return fmt.Sprintf("GitHub rate limit exhausted until %s (in %s); %s",
+		e.Reset.UTC().Format(time.RFC3339), time.Until(e.Reset).Round(time.Second), hint)
+}
+
+// Is makes a RateLimitError match ErrUpstream.
+func (e *RateLimitError) Is(target error) bool { return target == ErrUpstream }
+
+// httpPolicy is the retry policy shared by API calls and downloads.
+type httpPolicy struct {
+	retryMax         int
+	waitMin, waitMax time.Duration
+	maxRateWait      time.Duration
+	idle             time.Duration
+	authenticated    bool // a token is set
+	log              *slog.Logger
+}
+
+// newRetryClient builds the retrying client every request of a Fetcher goes
+// through: exponential backoff with jitter on network errors and 5xx,
+// Retry-After honoured, GitHub's rate limit waited out when it resets soon.
+func newRetryClient(base *http.Client, p httpPolicy) *retryablehttp.Client {
+	return &retryablehttp.Client{
+		HTTPClient:   base,
+		Logger:       debugLogger{p.log},
+		RetryWaitMin: p.waitMin,
+		RetryWaitMax: p.waitMax,
+		RetryMax:     p.retryMax,
+		CheckRetry:   p.checkRetry,
+		Backoff:      p.backoff,
+		ErrorHandler: func(resp *http.Response, err error, tries int) (*http.Response, error) {
+			if err == nil && resp != nil {
+				// Out of retries on a status: let the caller see it.
+				return resp, nil
+			}
+			if resp != nil {
+				io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+				resp.Body.Close()
+			}
+			if err == nil {
+				err = errors.New("no response")
+			}
+			var rl *RateLimitError
+			if errors.As(err, &rl) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				return nil, err
+			}
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err // the caller's url.Error names the request already
+			}
+			return nil, fmt.Errorf("after %d attempt(s): %w", tries, err)
+		},
+		RequestLogHook: func(_ retryablehttp.Logger, req *http.Request, attempt int) {
+			if attempt > 0 {
+				p.log.Info("retrying request", "method", req.Method, "url", redact(req.URL.String()), "attempt", attempt+1)
+			}
+		},
+	}
+}
+
+func (p httpPolicy) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	if err != nil {
+		return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
+	}
+	if wait, reset, limited := rateLimited(resp); limited {
+		if wait > p.maxRateWait {
+			if reset.IsZero() {
+				reset = time.Now().Add(wait)
+			}
+			return false, &RateLimitError{Reset: reset, Authenticated: p.authenticated}
+		}
+		p.log.Warn("GitHub rate limit reached, waiting", "until", time.Now().Add(wait).Format(time.TimeOnly), "wait", wait.Round(time.Millisecond))
+		return true, nil
+	}
+	return retryablehttp.DefaultRetryPolicy(ctx, resp, nil)
+}
+
+func (p httpPolicy) backoff(min, max time.Duration, attempt int, resp *http.Response) time.Duration {
+	if resp != nil {
+		if wait, _, limited := rateLimited(resp); limited {
+			return wait
+		}
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			if d, ok := retryAfter(resp); ok && d <= p.maxRateWait {
+				return d
+			}
+		}
+	}
+	return jitterBackoff(min, max, attempt)
+}
+
+// jitterBackoff is exponential backoff with jitter: a random wait between
+// half and all of min·2^attempt, capped at max.
+func jitterBackoff(min, max time.Duration, attempt int) time.Duration {
+	d := max
+	if attempt < 32 {
+		if e := min << attempt; e > 0 && e < max {
+			d = e
+		}
+	}
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// rateLimited reports whether resp is GitHub saying "slow down" (primary
+// rate limit with X-RateLimit-Remaining: 0, or a secondary limit with
+// Retry-After), and how long to wait.
+func rateLimited(resp *http.Response) (wait time.Duration, reset time.Time, limited bool) {
+	if resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusTooManyRequests {
+		return 0, time.Time{}, false
+	}
+	if d, ok := retryAfter(resp); ok {
+		return d, time.Now().Add(d), true
+	}
+	if resp.Header.Get("X-RateLimit-Remaining") != "0" {
+		return 0, time.Time{}, false
+	}
+	sec, err := strconv.ParseInt(resp.Header.Get("X-RateLimit-Reset"), 10, 64)
+	if err != nil {
+		// Exhausted with no reset time: wait a minute, GitHub's own advice.
+		return time.Minute, time.Now().Add(time.Minute), true
+	}
+	if year := time.Now().Add(365 * 24 * time.Hour); sec > year.Unix() {
+		sec = year.Unix() // nonsense from the server: far away is enough
+	}
+	reset = time.Unix(sec, 0)
+	// The header has whole seconds: add one so the retry lands after it.
+	wait = max(time.Until(reset)+time.Second, 0)
+	return wait, reset, true
+}
+
+func retryAfter(resp *http.Response) (time.Duration, bool) {
+	v := strings.TrimSpace(resp.Header.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0), true
+	}
+	return 0, false
+}
+
+// debugLogger sends retryablehttp's per-attempt chatter to slog at debug
+// level; the Fetcher logs what a user needs itself.
+type debugLogger struct{ l *slog.Logger }
+
+func (d debugLogger) Error(msg string, kv ...any) { d.l.Debug(msg, kv...) }
+func (d debugLogger) Info(msg string, kv ...any)  { d.l.Debug(msg, kv...) }
+func (d debugLogger) Debug(msg string, kv ...any) { d.l.Debug(msg, kv...) }
+func (d debugLogger) Warn(msg string, kv ...any)  { d.l.Debug(msg, kv...) }
+
+// redact drops the query of a URL for logs: pre-signed download URLs carry
+// credentials there.
+func redact(u string) string {
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		return u[:i] + "?…"
+	}
+	return u
+}
+
+// dlRequest is one file to download.
+type dlRequest struct {
+	label  string      // for messages: "blob x.rpm", "source archive"
+	url    string      // what to GET (may redirect)
+	header http.Header // extra request headers (Accept, Authorization)
+	size   int64       // expected size, -1 when unknown
+	digest string      // expected sha256 hex, "" when unknown
+	ifNone string      // ETag for a conditional request (If-None-Match), "" for none
+}
+
+// dlResult is what a download produced.
+type dlResult struct {
+	notModified bool   // the server answered 304 to If-None-Match
+	sha256      string // hex of the whole file
+	size        int64
+	etag        string // the server's ETag for the content, if any
+	net         int64  // bytes received over the network, retries included
+	resumed     bool   // at least one Range request continued the file
+}
+
+// downloader performs resumable, verified downloads with the retry client.
+type downloader struct {
+	client   *retryablehttp.Client
+	policy   httpPolicy
+	ua       string
+	progress func(int64) // called with every chunk received; never nil
+}
+
+// download writes req's content into f, which already holds off bytes whose
+// hash is in h (a resumed partial file). It resumes with Range after
+// interrupted or stalled transfers, restarts when the server cannot resume,
+// and checks the final size and sha256 against req (ErrVerify on mismatch).
+// onHeaders, when non-nil, is told the ETag as soon as a response starts so
+// the caller can remember it for a later resume.
+func (d *downloader) download(ctx context.Context, req dlRequest, f *os.File, h hash.Hash, off int64, etag string, onHeaders func(etag string)) (dlResult, error) {
+	res := dlResult{etag: etag}
+	fails := 0
+	restart := func() error {
+		if err := f.Truncate(0); err != nil {
+			return err
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		h.Reset()
+		off = 0
+		return nil
+	}
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return res, err
+	}
+	for {
+		if req.size >= 0 && off == req.size && off > 0 {
+			break // a partial file from an earlier run was already complete
+		}
+		if req.size >= 0 && off > req.size {
+			if err := restart(); err != nil {
+				return res, err
+			}
+		}
+		rq, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, req.url, nil)
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", req.label, err)
+		}
+		for k, v := range req.header {
+			rq.Header[k] = v
+		}
+		rq.Header.Set("User-Agent", d.ua)
+		// Byte ranges and sizes refer to the file itself, never to a
+		// compressed transfer of it.
+		rq.Header.Set("Accept-Encoding", "identity")
+		if off > 0 {
+			rq.Header.Set("Range", fmt.Sprintf("bytes=%d-", off))
+			if res.etag != "" && !strings.HasPrefix(res.etag, "W/") {
+				rq.Header.Set("If-Range", res.etag)
+			}
+		} else if req.ifNone != "" {
+			rq.Header.Set("If-None-Match", req.ifNone)
+		}
+		// A stalled body is detected by an idle timer that cancels this
+		// attempt's context; the next attempt resumes where it stopped.
+		actx, cancel := context.WithCancel(ctx)
+		rq = rq.WithContext(actx)
+		resp, err := d.client.Do(rq)
+		if err != nil {
+			cancel()
+			if ctx.Err() != nil {
+				return res, fmt.Errorf("%s: %w", req.label, ctx.Err())
+			}
+			return res, upstreamWrap(err, "%s: GET %s", req.label, redact(req.url))
+		}
+		switch resp.StatusCode {
+		case http.StatusNotModified:
+			drain(resp)
+			cancel()
+			if off == 0 && req.ifNone != "" {
+				res.notModified = true
+				res.etag = req.ifNone
+				return res, nil
+			}
+			return res, upstreamf("%s: GET %s: unexpected 304 Not Modified", req.label, redact(req.url))
+		case http.StatusOK:
+			if off > 0 {
+				d.policy.log.Info("server cannot resume, restarting download", "file", req.label)
+				if err := restart(); err != nil {
+					drain(resp)
+					cancel()
+					return res, err
+				}
+			}
+			res.etag = resp.Header.Get("ETag")
+		case http.StatusPartialContent:
+			start, ok := contentRangeStart(resp.Header.Get("Content-Range"))
+			if !ok || start != off {
+				drain(resp)
+				cancel()
+				if err := restart(); err != nil {
+					return res, err
+				}
+				if fails++; fails > d.policy.retryMax {
+					return res, upstreamf("%s: GET %s: server sent unusable ranges", req.label, redact(req.url))
+				}
+				continue
+			}
+			res.resumed = true
+			if e := resp.Header.Get("ETag"); e != "" {
+				res.etag = e
+			}
+		case http.StatusRequestedRangeNotSatisfiable:
+			drain(resp)
+			cancel()
+			if err := restart(); err != nil {
+				return res, err
+			}
+			if fails++; fails > d.policy.retryMax {
+				return res, upstreamf("%s: GET %s: range not satisfiable", req.label, redact(req.url))
+			}
+			continue
+		case http.StatusNotFound:
+			drain(resp)
+			cancel()
+			return res, upstreamf("%s: GET %s: not found (404)", req.label, redact(req.url))
+		default:
+			drain(resp)
+			cancel()
+			return res, upstreamf("%s: GET %s: %s", req.label, redact(req.url), resp.Status)
+		}
+		if onHeaders != nil {
+			onHeaders(res.etag)
+		}
+		n, rerr := d.copyBody(actx, cancel, f, h, resp, req.size-off, req.size >= 0)
+		resp.Body.Close()
+		cancel()
+		off += n
+		res.net += n
+		if rerr == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return res, fmt.Errorf("%s: %w", req.label, ctx.Err())
+		}
+		var ve verifyErr
+		if errors.As(rerr, &ve) {
+			return res, fmt.Errorf("%s: %w", req.label, rerr)
+		}
+		if n > 0 {
+			fails = 0
+		}
+		if fails++; fails > d.policy.retryMax {
+			return res, upstreamWrap(rerr, "%s: GET %s: interrupted %d times", req.label, redact(req.url), fails)
+		}
+		wait := jitterBackoff(d.policy.waitMin, d.policy.waitMax, fails-1)
+		d.policy.log.Info("download interrupted, resuming", "file", req.label, "at", off, "error", rerr.Error(), "wait", wait.Round(time.Millisecond))
+		if err := sleepCtx(ctx, wait); err != nil {
+			return res, fmt.Errorf("%s: %w", req.label, err)
+		}
+	}
+	res.size = off
+	res.sha256 = hex.EncodeToString(h.Sum(nil))
+	if req.size >= 0 && res.size != req.size {
+		return res, fmt.Errorf("%s: size %d, want %d: %w", req.label, res.size, req.size, manifest.ErrVerify)
+	}
+	if req.digest != "" && res.sha256 != req.digest {
+		return res, fmt.Errorf("%s: sha256 %s, GitHub's digest says %s: %w", req.label, res.sha256, req.digest, manifest.ErrVerify)
+	}
+	return res, nil
+}
+
+// verifyErr is a body that cannot be right (longer than announced).
+type verifyErr struct{ msg string }
+
+func (e verifyErr) Error() string { return e.msg }
+func (e verifyErr) Unwrap() error { return manifest.ErrVerify }
+
+// copyBody copies resp's body into f and h. Each read must deliver data
+// within the idle timeout, else the attempt is cancelled as stalled. When
+// bounded, more than remaining bytes is a verification failure.
+func (d *downloader) copyBody(actx context.Context, cancel context.CancelFunc, f *os.File, h hash.Hash, resp *http.Response, remaining int64, bounded bool) (int64, error) {
+	var (
+		mu      sync.Mutex
+		stalled bool
+	)
+	timer := time.AfterFunc(d.policy.idle, func() {
+		mu.Lock()
+		stalled = true
+		mu.Unlock()
+		cancel()
+	})
+	defer timer.Stop()
+	buf := make([]byte, 64<<10)
+	var n int64
+	w := io.MultiWriter(f, h)
+	for {
+		k, err := resp.Body.Read(buf)
+		if k > 0 {
+			timer.Reset(d.policy.idle)
+			if bounded && n+int64(k) > remaining {
+				return n, verifyErr{fmt.Sprintf("server sent more than the %d bytes expected", n+remaining)}
+			}
+			if _, werr := w.Write(buf[:k]); werr != nil {
+				return n, werr
+			}
+			n += int64(k)
+			d.progress(int64(k))
+		}
+		if err == io.EOF {
+			if resp.ContentLength >= 0 && n != resp.ContentLength {
+				return n, io.ErrUnexpectedEOF
+			}
+			return n, nil
+		}
+		if err != nil {
+			mu.Lock()
+			s := stalled
+			mu.Unlock()
+			if s && actx.Err() != nil {
+				return n, fmt.Errorf("stalled: no data for %s", d.policy.idle)
+			}
+			return n, err
+		}
+	}
+}
+
+func contentRangeStart(v string) (int64, bool) {
+	v, ok := strings.CutPrefix(strings.TrimSpace(v), "bytes ")
+	if !ok {
+		return 0, false
+	}
+	first, _, ok := strings.Cut(v, "-")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(first), 10, 64)
+	return n, err == nil && n >= 0
+}
+
+func drain(resp *http.Response) {
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	resp.Body.Close()
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// hashFile feeds the first n bytes of f into a new sha256 (used to resume a
+// partial download left by an earlier run).
+func hashFile(ctx context.Context, f *os.File, n int64) (hash.Hash, error) {
+	h := sha256.New()
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(h, io.LimitReader(ctxReader{ctx, f}, n)); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// ctxReader stops a long local copy when ctx is cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
