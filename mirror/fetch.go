@@ -524,7 +524,7 @@ func (r *fetchRun) fetchObject(ctx context.Context, key string, req dlRequest) (
 		r.saved.Add(st.saved)
 		r.f.log.Debug("cache hit", "file", req.label, "size", obj.Size)
 	} else {
-		r.f.log.Info("downloaded", "file", req.label, "size", obj.Size, "sha256", obj.SHA256,
+		r.f.log.Debug("downloaded", "file", req.label, "size", obj.Size, "sha256", obj.SHA256,
 			"took", time.Since(start).Round(time.Millisecond))
 	}
 	return obj, nil
