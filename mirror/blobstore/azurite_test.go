@@ -1,7 +1,6 @@
 package blobstore
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -12,92 +11,25 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ccmirror/ccmirror/mirror/blobstore/azuritetest"
 )
 
-// The integration tests run against a real Azurite. The Makefile passes its
-// URL in CCMIRROR_AZURITE_URL; without it the tests start one with
-// .ci/azurite.sh in a temporary directory and stop it at the end.
-
-const azuriteEnv = "CCMIRROR_AZURITE_URL"
-
-var az struct {
-	once sync.Once
-	url  string // http://127.0.0.1:PORT/devstoreaccount1
-	dir  string // set when this test binary started Azurite
-	skip string
-	fail string
-}
+// The integration tests run against a real Azurite (see azuritetest).
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if az.dir != "" {
-		cmd := exec.Command("bash", "../../.ci/azurite.sh", "stop", az.dir)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "stopping Azurite: %v\n", err)
-		}
-		os.RemoveAll(az.dir)
-	}
+	azuritetest.Stop()
 	os.Exit(code)
-}
-
-func startAzurite() {
-	if u := strings.TrimSpace(os.Getenv(azuriteEnv)); u != "" {
-		az.url = strings.TrimRight(u, "/")
-		return
-	}
-	dir, err := os.MkdirTemp("", "ccmirror-azurite-")
-	if err != nil {
-		az.fail = err.Error()
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "bash", "../../.ci/azurite.sh", "start", dir)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		os.RemoveAll(dir)
-		msg := fmt.Sprintf(".ci/azurite.sh start: %v: %s", err, strings.TrimSpace(stderr.String()))
-		var ee *exec.ExitError
-		if errors.As(err, &ee) && ee.ExitCode() == 3 {
-			az.skip = "Azurite cannot be installed here, skipping blob storage tests (" + msg + ")"
-		} else {
-			az.fail = msg
-		}
-		return
-	}
-	az.dir = dir
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "AZURITE_BLOB_URL="); ok {
-			az.url = strings.TrimRight(v, "/")
-		}
-	}
-	if az.url == "" {
-		az.fail = ".ci/azurite.sh start printed no AZURITE_BLOB_URL: " + string(out)
-	}
 }
 
 // azurite returns the Azurite account URL, skipping the test when Azurite
 // cannot be installed on this machine.
-func azurite(t *testing.T) string {
-	t.Helper()
-	az.once.Do(startAzurite)
-	if az.skip != "" {
-		t.Skip(az.skip)
-	}
-	if az.fail != "" {
-		t.Fatal(az.fail)
-	}
-	return az.url
-}
+func azurite(t *testing.T) string { return azuritetest.URL(t) }
 
 // credEnv are every variable the credential chain reads.
 var credEnv = []string{EnvConnectionString, EnvAccountKey, EnvAccountName,

@@ -1,112 +1,40 @@
 package syncjob
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ccmirror/ccmirror/mirror/blobstore"
+	"github.com/ccmirror/ccmirror/mirror/blobstore/azuritetest"
 )
 
-// The publish test runs against a real Azurite: `make test` passes its URL
-// in CCMIRROR_AZURITE_URL; without it the test starts one with
-// .ci/azurite.sh and stops it at the end, and skips when Azurite cannot be
-// installed on this machine.
-
-const azuriteEnv = "CCMIRROR_AZURITE_URL"
-
-// azuriteKey is Azurite's well-known development account key.
-const azuriteKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-
-var az struct {
-	once sync.Once
-	url  string
-	dir  string // set when this test binary started Azurite
-	skip string
-	fail string
-}
+// The publish test runs against a real Azurite (see azuritetest).
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if az.dir != "" {
-		cmd := exec.Command("bash", "../../.ci/azurite.sh", "stop", az.dir)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "stopping Azurite: %v\n", err)
-		}
-		os.RemoveAll(az.dir)
-	}
+	azuritetest.Stop()
 	os.Exit(code)
-}
-
-func startAzurite() {
-	if u := strings.TrimSpace(os.Getenv(azuriteEnv)); u != "" {
-		az.url = strings.TrimRight(u, "/")
-		return
-	}
-	dir, err := os.MkdirTemp("", "ccmirror-sync-azurite-")
-	if err != nil {
-		az.fail = err.Error()
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "bash", "../../.ci/azurite.sh", "start", dir)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		os.RemoveAll(dir)
-		msg := fmt.Sprintf(".ci/azurite.sh start: %v: %s", err, strings.TrimSpace(stderr.String()))
-		var ee *exec.ExitError
-		if errors.As(err, &ee) && ee.ExitCode() == 3 {
-			az.skip = "Azurite cannot be installed here, skipping the publish test (" + msg + ")"
-		} else {
-			az.fail = msg
-		}
-		return
-	}
-	az.dir = dir
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "AZURITE_BLOB_URL="); ok {
-			az.url = strings.TrimRight(v, "/")
-		}
-	}
-	if az.url == "" {
-		az.fail = ".ci/azurite.sh start printed no AZURITE_BLOB_URL: " + string(out)
-	}
 }
 
 // azurite returns the Azurite account URL and makes the test authenticate
 // with its account key.
 func azurite(t *testing.T) string {
 	t.Helper()
-	az.once.Do(startAzurite)
-	if az.skip != "" {
-		t.Skip(az.skip)
-	}
-	if az.fail != "" {
-		t.Fatal(az.fail)
-	}
+	url := azuritetest.URL(t)
 	for _, k := range []string{blobstore.EnvConnectionString, blobstore.EnvAccountName, "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET"} {
 		t.Setenv(k, "")
 	}
-	t.Setenv(blobstore.EnvAccountKey, azuriteKey)
-	return az.url
+	t.Setenv(blobstore.EnvAccountKey, azuritetest.Key)
+	return url
 }
 
 func TestPublish(t *testing.T) {
