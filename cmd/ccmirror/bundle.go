@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -71,10 +72,16 @@ func openBundle(ctx context.Context, arg string, o staging.VerifyOptions) (io.Re
 
 // finishBundle reads what a verifying consumer left (tar padding), so a
 // split bundle's last part and a blob's recorded hash are checked too, and
-// closes the stream. It keeps the first error.
-func finishBundle(rc io.ReadCloser, err error) error {
-	if err == nil {
+// closes the stream. When a split bundle failed verification, it reads on
+// to the end of the part at fault so the error names that part.
+func finishBundle(arg string, rc io.ReadCloser, err error) error {
+	switch {
+	case err == nil:
 		_, err = io.Copy(io.Discard, rc)
+	case errors.Is(err, manifest.ErrVerify) && split.IsSplit(arg):
+		if _, perr := io.Copy(io.Discard, rc); perr != nil {
+			err = fmt.Errorf("%w; within it: %v", perr, err)
+		}
 	}
 	if cerr := rc.Close(); err == nil {
 		err = cerr

@@ -84,7 +84,7 @@ func runInstall(c *cli.Context, e *env, o *installOptions) error {
 		return fmt.Errorf("install %s: %w", o.Bundle, err)
 	}
 	rep, err := staging.Install(c.Context, r, filepath.Base(o.Bundle), o.InstallOptions)
-	err = finishBundle(r, err)
+	err = finishBundle(o.Bundle, r, err)
 	if o.JSON && rep != nil {
 		if jerr := staging.WriteJSON(e.stdout, rep); err == nil {
 			err = jerr

@@ -36,7 +36,7 @@ func verifyCommand(e *env) *cli.Command {
 				return fmt.Errorf("verify %s: %w", arg, err)
 			}
 			rep, err := staging.Verify(c.Context, r, o)
-			if err = finishBundle(r, err); err != nil {
+			if err = finishBundle(arg, r, err); err != nil {
 				return fmt.Errorf("verify %s: %w", arg, err)
 			}
 			if c.Bool("json") {

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ccmirror/ccmirror/mirror/blobstore"
+	"github.com/ccmirror/ccmirror/mirror/blobstore/azuritetest"
+	"github.com/ccmirror/ccmirror/mirror/githubtest"
+	"github.com/ccmirror/ccmirror/staging"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	azuritetest.Stop()
+	os.Exit(code)
+}
+
+// TestSplitBundle carries a bundle as parts, as on FAT32 sticks: fetch
+// --split-size writes parts and a signed list, verify and install read them
+// directly, a corrupt or missing part is named, and join gives back the
+// original bytes.
+func TestSplitBundle(t *testing.T) {
+	gh, err := githubtest.NewServer(githubtest.Options{BlobSize: 20 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gh.Close()
+	key, allowed := testKeys(t)
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "pbspro-2.0.25.tar")
+	mustRunCLI(t, "fetch", "--quiet", "--github-url", gh.URL(), "--sign-key", key, "--cache", filepath.Join(dir, "cache"),
+		"--split-size", "100K", "-o", bundle, "pbspro@2.0.25")
+	if _, err := os.Stat(bundle); err == nil {
+		t.Error("fetch --split-size left the whole bundle beside its parts")
+	}
+	parts, _ := filepath.Glob(bundle + ".0*")
+	if len(parts) < 3 {
+		t.Fatalf("want at least 3 parts of 100K, got %v", parts)
+	}
+	if _, err := os.Stat(bundle + ".parts.sig"); err != nil {
+		t.Errorf("no signed part list: %v", err)
+	}
+	mustRunCLI(t, "verify", "--allowed-signers", allowed, bundle+".001")
+	owner, _, _ := stagingOwner(t)
+	root := filepath.Join(dir, "root")
+	os.MkdirAll(root, 0o755)
+	mustRunCLI(t, "install", "--allowed-signers", allowed, "--root", root, "--owner", owner, bundle+".parts")
+	if _, err := os.Stat(filepath.Join(staging.ProjectsDir(root), "pbspro", "2.0.25", "project.ini")); err != nil {
+		t.Errorf("install from parts staged nothing: %v", err)
+	}
+
+	// cat of the parts is the bundle join writes.
+	var cat []byte
+	for _, p := range parts {
+		b, _ := os.ReadFile(p)
+		cat = append(cat, b...)
+	}
+	joined := filepath.Join(dir, "joined.tar")
+	mustRunCLI(t, "join", "--allowed-signers", allowed, "-o", joined, bundle+".parts")
+	if b, _ := os.ReadFile(joined); !bytes.Equal(b, cat) {
+		t.Error("join output differs from cat of the parts")
+	}
+
+	// One corrupt part: verify, install and join name it and write nothing.
+	second := parts[1]
+	orig, _ := os.ReadFile(second)
+	bad := append([]byte(nil), orig...)
+	bad[len(bad)/2] ^= 0xff
+	os.WriteFile(second, bad, 0o644)
+	root2 := filepath.Join(dir, "root2")
+	os.MkdirAll(root2, 0o755)
+	for _, args := range [][]string{
+		{"verify", "--allowed-signers", allowed, bundle + ".001"},
+		{"install", "--allowed-signers", allowed, "--root", root2, "--owner", owner, bundle + ".001"},
+		{"join", "--allowed-signers", allowed, "-o", filepath.Join(dir, "j2.tar"), bundle + ".parts"},
+	} {
+		code, _, stderr := runCLI(t, args...)
+		if code != exitVerify || !strings.Contains(stderr, filepath.Base(second)) {
+			t.Errorf("%s with a corrupt part: exit %d, stderr %q; want exit 4 naming %s", args[0], code, stderr, filepath.Base(second))
+		}
+	}
+	if entries, _ := os.ReadDir(staging.ProjectsDir(root2)); len(entries) != 0 {
+		t.Error("install from a corrupt part wrote into staging")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "j2.tar")); err == nil {
+		t.Error("join from a corrupt part left an output file")
+	}
+
+	// A missing part is named before anything is read.
+	os.WriteFile(second, orig, 0o644)
+	os.Remove(parts[2])
+	code, _, stderr := runCLI(t, "verify", "--allowed-signers", allowed, bundle+".001")
+	if code != exitVerify || !strings.Contains(stderr, filepath.Base(parts[2])+": missing") {
+		t.Errorf("verify with a missing part: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestAzureRoundTrip pushes a bundle to a real Azurite, pulls it back with
+// verification, and installs straight from the blob URL.
+func TestAzureRoundTrip(t *testing.T) {
+	base := azuritetest.URL(t)
+	for _, k := range []string{blobstore.EnvConnectionString, "AZURE_STORAGE_ACCOUNT", "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("AZURE_STORAGE_KEY", azuritetest.Key)
+	gh, err := githubtest.NewServer(githubtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gh.Close()
+	key, allowed := testKeys(t)
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "gridengine-2.1.0.tar")
+	mustRunCLI(t, "fetch", "--quiet", "--github-url", gh.URL(), "--sign-key", key, "--cache", filepath.Join(dir, "cache"), "-o", bundle, "gridengine@2.1.0")
+
+	b := make([]byte, 5)
+	rand.Read(b)
+	container := base + "/cli-" + hex.EncodeToString(b) + "/"
+	if out := mustRunCLI(t, "push", bundle, container); !strings.Contains(out, "uploaded") {
+		t.Errorf("push said %q", out)
+	}
+	url := container + "gridengine-2.1.0.tar"
+	pulled := filepath.Join(dir, "pulled.tar")
+	out := mustRunCLI(t, "pull", "--allowed-signers", allowed, url, "-o", pulled)
+	if !strings.Contains(out, "signature and hashes verified") {
+		t.Errorf("pull said %q", out)
+	}
+	if fileSHA256(t, pulled) != fileSHA256(t, bundle) {
+		t.Error("pulled bundle differs from the pushed one")
+	}
+
+	owner, _, _ := stagingOwner(t)
+	root := filepath.Join(dir, "root")
+	os.MkdirAll(root, 0o755)
+	mustRunCLI(t, "install", "--allowed-signers", allowed, "--root", root, "--owner", owner, url)
+	if _, err := os.Stat(filepath.Join(staging.ProjectsDir(root), "gridengine", "2.1.0", "project.ini")); err != nil {
+		t.Errorf("install from a blob URL staged nothing: %v", err)
+	}
+
+	// A bundle signed by a key the server does not trust is pulled, found
+	// wanting, and removed.
+	_, otherAllowed := testKeys(t)
+	code, _, stderr := runCLI(t, "pull", "--allowed-signers", otherAllowed, url, "-o", filepath.Join(dir, "untrusted.tar"))
+	if code != exitVerify {
+		t.Errorf("pull of an untrusted bundle: exit %d, want 4; %s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "untrusted.tar")); err == nil {
+		t.Error("pull kept a bundle that failed verification")
+	}
+
+	// A wrong account key is one clear line and exit 3.
+	t.Setenv("AZURE_STORAGE_KEY", strings.Repeat("A", 86)+"==")
+	code, _, stderr = runCLI(t, "pull", url, "-o", filepath.Join(dir, "nokey.tar"))
+	if code != exitUpstream || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Errorf("pull with a wrong key: exit %d, stderr %q; want exit 3 and one line", code, stderr)
+	}
+}
