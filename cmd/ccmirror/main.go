@@ -54,7 +54,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "ccmirror: %s\n", oneLine(err.Error()))
+	msg := oneLine(err.Error())
+	if ctx.Err() != nil {
+		msg = "interrupted: " + msg
+	}
+	fmt.Fprintf(stderr, "ccmirror: %s\n", msg)
 	return exitCode(ctx, err)
 }
 

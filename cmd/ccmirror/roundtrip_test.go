@@ -254,6 +254,7 @@ func TestExitCodes(t *testing.T) {
 		{"verify missing file", []string{"verify", "--allowed-signers", allowed, filepath.Join(dir, "nope.tar")}, exitFailure, "nope.tar"},
 		{"install tampered", []string{"install", "--allowed-signers", allowed, "--root", root, "--owner", owner, tampered}, exitVerify, "sha256"},
 		{"install no trust", []string{"install", "--root", root, good}, exitUsage, "--allowed-signers"},
+		{"status no root", []string{"status", "--root", filepath.Join(dir, "typo")}, exitFailure, "typo does not exist"},
 		{"install bad builder", []string{"install", "--allowed-signers", allowed, "--builder", "magic", good}, exitUsage, "--builder"},
 	}
 	for _, tc := range tests {

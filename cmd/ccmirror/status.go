@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"os"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/ccmirror/ccmirror/staging"
@@ -19,7 +22,11 @@ func statusCommand(e *env) *cli.Command {
 			if c.NArg() != 0 {
 				return usagef("status: takes no arguments (see 'ccmirror status --help')")
 			}
-			rep, err := staging.Status(c.String("root"))
+			root := c.String("root")
+			if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+				return fmt.Errorf("status: root %s does not exist or is not a folder (is CycleCloud installed here? pass --root)", root)
+			}
+			rep, err := staging.Status(root)
 			if err != nil {
 				return err
 			}
