@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ccmirror/ccmirror/manifest/split"
 	"github.com/ccmirror/ccmirror/mirror/syncjob"
 )
 
@@ -15,6 +16,8 @@ type syncOptions struct {
 	Cache  string
 	JSON   bool
 	Quiet  bool
+	// Split is --split-size, as the user wrote it.
+	Split string
 }
 
 func syncCommand(e *env) *cli.Command {
@@ -31,6 +34,7 @@ func syncCommand(e *env) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "the job's YAML config `FILE` (see README: The mirror job)"},
 			&cli.StringFlag{Name: "cache", Usage: "download cache `DIR` (overrides the config's cache:)"},
+			&cli.StringFlag{Name: "split-size", Usage: "also cut each new bundle into parts of `SIZE` (e.g. 4095M) with a signed part list, for removable media"},
 			&cli.BoolFlag{Name: "json", Usage: "print a JSON summary on stdout"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only warnings, errors and what changed (silent when nothing is new: cron mails nothing)"},
 		},
@@ -40,6 +44,7 @@ func syncCommand(e *env) *cli.Command {
 				Cache:  c.String("cache"),
 				JSON:   c.Bool("json"),
 				Quiet:  c.Bool("quiet"),
+				Split:  c.String("split-size"),
 			}
 			if c.NArg() > 0 {
 				return usagef("sync: unexpected argument %q; the projects are listed in the config file", c.Args().First())
@@ -60,14 +65,21 @@ func runSync(c *cli.Context, e *env, o *syncOptions) error {
 		}
 		return err
 	}
+	var partSize int64
+	if o.Split != "" {
+		if partSize, err = split.ParseSize(o.Split); err != nil {
+			return usagef("sync: --split-size: %v", err)
+		}
+	}
 	signer, err := loadSigner(cfg.SignKey, false, "sync")
 	if err != nil {
 		return err
 	}
 	opts := syncjob.Options{
-		Signer:   signer,
-		CacheDir: o.Cache,
-		Log:      e.logger(c, o.Quiet || o.JSON),
+		Signer:    signer,
+		CacheDir:  o.Cache,
+		Log:       e.logger(c, o.Quiet || o.JSON),
+		SplitSize: partSize,
 	}
 	if !o.Quiet && !o.JSON {
 		opts.Progress = e.stderr // drawn only when stderr is a terminal

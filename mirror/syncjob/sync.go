@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ccmirror/ccmirror/manifest"
+	"github.com/ccmirror/ccmirror/manifest/split"
 	"github.com/ccmirror/ccmirror/manifest/trust"
 	"github.com/ccmirror/ccmirror/mirror"
 	"github.com/ccmirror/ccmirror/mirror/blobstore"
@@ -43,6 +44,9 @@ type Options struct {
 	Blob blobstore.Options
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// SplitSize, when positive, also cuts every new bundle into parts of
+	// this size with a signed part list beside it, for removable media.
+	SplitSize int64
 }
 
 // Summary is what a run did, printed as JSON by `ccmirror sync --json`.
@@ -86,6 +90,9 @@ type Bundle struct {
 	Revision   int      `json:"revision"`
 	Policies   []string `json:"policies"`
 	Downloaded int64    `json:"bytes_downloaded"`
+	// Parts is the signed part list written beside the bundle with
+	// Options.SplitSize.
+	Parts string `json:"parts,omitempty"`
 }
 
 // Version is a release that needed nothing.
@@ -438,6 +445,14 @@ func (r *run) fetch(ctx context.Context, t *target, rev int) (*Bundle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", label, err)
 	}
+	var parts string
+	if r.o.SplitSize > 0 {
+		l, err := split.Split(ctx, final, "", r.o.SplitSize, r.signer)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", label, err)
+		}
+		parts = filepath.Join(r.cfg.Output, split.ListName(l.Bundle))
+	}
 	prints := AssetsOf(t.rel)
 	r.ix.Bundles = append(r.ix.Bundles, Entry{
 		Project:     mp.Name,
@@ -463,7 +478,7 @@ func (r *run) fetch(ctx context.Context, t *target, rev int) (*Bundle, error) {
 	return &Bundle{
 		Project: mp.Name, Version: mp.Version, Repository: repo, Tag: tag, Commit: mp.Commit,
 		File: name, Path: final, Size: size, SHA256: sha, Revision: rev, Policies: t.policies,
-		Downloaded: res.Downloaded,
+		Downloaded: res.Downloaded, Parts: parts,
 	}, nil
 }
 

@@ -1,10 +1,12 @@
 package syncjob
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ccmirror/ccmirror/manifest"
+	"github.com/ccmirror/ccmirror/manifest/split"
 	"github.com/ccmirror/ccmirror/mirror"
 	"github.com/ccmirror/ccmirror/staging"
 )
@@ -355,5 +358,35 @@ func TestDamagedIndexIsNotOverwritten(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(p); !strings.Contains(string(b), "../x") {
 		t.Error("the damaged index was overwritten")
+	}
+}
+
+// TestSplitParts checks that with SplitSize every new bundle also gets
+// signed parts beside it that join back to the very bundle the index names.
+func TestSplitParts(t *testing.T) {
+	w := newWorld(t)
+	c := w.config("  - ref: Azure/cyclecloud-gridengine\n    versions: [\"2.1.0\"]\n")
+	log := slog.New(slog.NewTextHandler(w.log, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	s, err := Run(ctx, c, Options{CacheDir: w.cache, Log: log, SplitSize: 8 << 10})
+	if err != nil {
+		t.Fatalf("sync: %v\n%s", err, w.log.String())
+	}
+	if len(s.New) != 1 || s.New[0].Parts == "" {
+		t.Fatalf("want one new bundle with parts, got %+v", s.New)
+	}
+	verify := func(msg, sig []byte) error {
+		_, err := w.allowed.Verify(msg, sig, manifest.Namespace, time.Now())
+		return err
+	}
+	joined := filepath.Join(w.dir, "joined.tar")
+	if err := split.Join(ctx, s.New[0].Parts, joined, verify); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(joined)
+	b, _ := os.ReadFile(s.New[0].Path)
+	if !bytes.Equal(a, b) || len(a) <= 8<<10 {
+		t.Errorf("parts join to %d bytes, bundle has %d; want equal and more than one part", len(a), len(b))
 	}
 }
