@@ -25,6 +25,8 @@ test: lint
 demo: build
 	@bash scripts/demo.sh
 
+# bench: ccmirror vs the manual procedure on a 1 GiB release (see bench/main.go);
+# the scaling table: make bench BENCHFLAGS="-sizes 100M,1G,4G" (~4x each size free).
 bench: build
 	$(GO) run ./bench $(BENCHFLAGS)
 

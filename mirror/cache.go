@@ -26,6 +26,13 @@ import (
 //	partial/xyz…          an interrupted download, resumed by the next attempt or run
 //	partial/xyz….json     what that partial download is of (URL, digest, size, ETag)
 //	tmp/                  files being written, renamed into objects/ when complete
+//	bundles/<key>.tar     the last bundles written, hard links (see bundlecache.go)
+//
+// An object is hashed once, as it is stored, and stamped then: its mtime
+// is set to stampTime(sha256). Writing to a file moves its mtime to the
+// present, so an object whose size and stamp are intact still holds the
+// bytes that were hashed, and a bundle can be written from it without
+// hashing it again; an object without its stamp is hashed again.
 //
 // Index and partial names are the sha256 of the download's key (the asset's
 // API URL or the archive URL). Everything is written to a temporary file and
@@ -62,7 +69,7 @@ type partialMeta struct {
 }
 
 func openCache(dir string) (*cache, error) {
-	for _, sub := range []string{"objects", "index", "partial", "tmp"} {
+	for _, sub := range []string{"objects", "index", "partial", "tmp", "bundles"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return nil, fmt.Errorf("cache: %w", err)
 		}
@@ -174,7 +181,41 @@ func (c *cache) adopt(path, sha string) error {
 	if err := os.Chmod(path, 0o644); err != nil {
 		return err
 	}
+	if t, ok := stampTime(sha); ok {
+		if err := os.Chtimes(path, t, t); err != nil {
+			return err
+		}
+	}
 	return os.Rename(path, dst)
+}
+
+// stampEpoch is the base of the stamp an object's mtime carries.
+var stampEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// stampTime is the mtime adopt gives the object with this sha256:
+// 2000-01-01T00:00:00Z plus a fraction of a second taken from the hash, a
+// value no write to the file leaves behind.
+func stampTime(sha string) (time.Time, bool) {
+	if !manifest.ValidHash(sha) {
+		return time.Time{}, false
+	}
+	b, err := hex.DecodeString(sha[:8])
+	if err != nil {
+		return time.Time{}, false
+	}
+	ns := (uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])) % 1_000_000_000
+	return stampEpoch.Add(time.Duration(ns)), true
+}
+
+// intact reports whether the object with this sha256 exists with the
+// given size and its stamp, i.e. unchanged since it was hashed and stored.
+func (c *cache) intact(sha string, size int64) bool {
+	t, ok := stampTime(sha)
+	if !ok {
+		return false
+	}
+	st, err := os.Stat(c.objectPath(sha))
+	return err == nil && st.Mode().IsRegular() && st.Size() == size && st.ModTime().Equal(t)
 }
 
 // put stores r's content as an object, hashing it on the way, and returns
@@ -186,6 +227,11 @@ func (c *cache) put(ctx context.Context, r io.Reader) (string, int64, error) {
 	}
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(tmp, h), ctxReader{ctx, r})
+	if err == nil {
+		// Durable before it is stamped and named: a stamped object is
+		// trusted without hashing it again.
+		err = tmp.Sync()
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -293,6 +339,9 @@ func (c *cache) fetch(ctx context.Context, d *downloader, key string, req dlRequ
 			removePartial(ppath, mpath)
 		}
 		return object{}, stats, err
+	}
+	if req.received != nil {
+		req.received()
 	}
 	if res.notModified {
 		f.Close()

@@ -219,6 +219,9 @@ type dlRequest struct {
 	size   int64       // expected size, -1 when unknown
 	digest string      // expected sha256 hex, "" when unknown
 	ifNone string      // ETag for a conditional request (If-None-Match), "" for none
+	// received, when not nil, is called once the body has arrived, before
+	// the file is synced and stored: the download's slot is free then.
+	received func()
 }
 
 // dlResult is what a download produced.
@@ -420,9 +423,13 @@ func (d *downloader) copyBody(actx context.Context, cancel context.CancelFunc, f
 		cancel()
 	})
 	defer timer.Stop()
-	buf := make([]byte, 64<<10)
+	buf := make([]byte, 256<<10)
 	var n int64
 	w := io.MultiWriter(f, h)
+	// Writeback starts every few MiB, so the fsync that stores the file
+	// finds little left to write.
+	var kicked int64
+	start, _ := f.Seek(0, io.SeekCurrent)
 	for {
 		k, err := resp.Body.Read(buf)
 		if k > 0 {
@@ -435,6 +442,10 @@ func (d *downloader) copyBody(actx context.Context, cancel context.CancelFunc, f
 			}
 			n += int64(k)
 			d.progress(int64(k))
+			if n-kicked >= writebackChunk {
+				startWriteback(f, start+kicked, n-kicked)
+				kicked = n
+			}
 		}
 		if err == io.EOF {
 			if resp.ContentLength >= 0 && n != resp.ContentLength {

@@ -6,7 +6,6 @@
 package mirror
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -242,7 +241,70 @@ type fetchRun struct {
 	mu       sync.Mutex
 	warnings []string
 	relLists map[string]*releaseList // OWNER/REPO -> every release
+
+	// Downloads run through one pool of Concurrency slots, each key
+	// once: release assets start while the rest of the resolution (other
+	// releases, blob locations) is still under way.
+	ctx     context.Context // cancelled when Fetch returns
+	slots   chan struct{}
+	fmu     sync.Mutex
+	futures map[string]*dlFuture
+	wg      sync.WaitGroup
 }
+
+// dlFuture is a download started in the pool.
+type dlFuture struct {
+	done chan struct{}
+	obj  object
+	err  error
+}
+
+func (fu *dlFuture) wait(ctx context.Context) (object, error) {
+	select {
+	case <-fu.done:
+		return fu.obj, fu.err
+	case <-ctx.Done():
+		return object{}, ctx.Err()
+	}
+}
+
+// start downloads key into the cache in the pool, unless it is started
+// already, and returns its future.
+func (r *fetchRun) start(key string, req dlRequest) *dlFuture {
+	r.fmu.Lock()
+	defer r.fmu.Unlock()
+	if fu := r.futures[key]; fu != nil {
+		return fu
+	}
+	fu := &dlFuture{done: make(chan struct{})}
+	r.futures[key] = fu
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer close(fu.done)
+		if fu.err = r.acquire(r.ctx); fu.err != nil {
+			return
+		}
+		// The slot is free as soon as the body has arrived: the next
+		// download starts while this one is synced and stored.
+		var once sync.Once
+		req.received = func() { once.Do(r.release) }
+		defer req.received()
+		fu.obj, fu.err = r.fetchObject(r.ctx, key, req)
+	}()
+	return fu
+}
+
+func (r *fetchRun) acquire(ctx context.Context) error {
+	select {
+	case r.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *fetchRun) release() { <-r.slots }
 
 type releaseList struct {
 	once sync.Once
@@ -326,7 +388,11 @@ func (f *Fetcher) Fetch(ctx context.Context, refs []Ref, out string) (*Result, e
 	prog := newProgress(f.o.Progress)
 	defer prog.done()
 	dl := &downloader{client: f.client, policy: f.policy, ua: f.ua, progress: prog.add}
-	run := &fetchRun{f: f, dl: dl, prog: prog, relLists: map[string]*releaseList{}}
+	rctx, cancel := context.WithCancel(ctx)
+	run := &fetchRun{f: f, dl: dl, prog: prog, relLists: map[string]*releaseList{},
+		ctx: rctx, slots: make(chan struct{}, f.o.Concurrency), futures: map[string]*dlFuture{}}
+	defer run.wg.Wait()
+	defer cancel()
 
 	// Phase 1: resolve every ref, fetch its source archive, read
 	// project.ini, decide where each blob comes from.
@@ -365,8 +431,22 @@ func (f *Fetcher) Fetch(ctx context.Context, refs []Ref, out string) (*Result, e
 		out = DefaultOutput(m.Projects, m.Created)
 	}
 	prog.describe("write")
-	if err := f.writeBundle(ctx, out, m, entries); err != nil {
-		return nil, err
+	key := bundleKey(m, f.o.Signer)
+	reused := false
+	if cached, cm, ok := f.cache.cachedBundle(key, m); ok {
+		if reused, err = linkBundle(ctx, cached, out); err != nil {
+			return nil, fmt.Errorf("fetch: %w", err)
+		}
+		if reused {
+			m = cm
+			f.log.Info("unchanged since an earlier fetch: bundle reused from the cache", "path", out, "created", m.Created)
+		}
+	}
+	if !reused {
+		if err := f.writeBundle(ctx, out, m, entries); err != nil {
+			return nil, err
+		}
+		f.cache.keepBundle(key, out, m.Created)
 	}
 	res := &Result{
 		Path:       out,
@@ -400,13 +480,21 @@ func (r *fetchRun) resolve(ctx context.Context, ref Ref) (*projectPlan, error) {
 		f.log.Info("resolved latest release", "ref", ref.String(), "tag", rel.Tag)
 	}
 	p := &projectPlan{ref: ref, rel: rel}
-	if p.commit, err = f.api.commit(ctx, ref.Owner, ref.Repo, rel.Tag); err != nil {
-		return nil, upstreamWrap(err, "%s: resolve tag commit", p.label())
+	// The tag's commit and its source archive (as
+	// github.com/O/R/archive/refs/tags/T.tar.gz), side by side.
+	var commitErr error
+	commitDone := make(chan struct{})
+	go func() {
+		defer close(commitDone)
+		p.commit, commitErr = f.api.commit(ctx, ref.Owner, ref.Repo, rel.Tag)
+	}()
+	archErr := r.fetchArchive(ctx, p)
+	<-commitDone
+	if commitErr != nil {
+		return nil, upstreamWrap(commitErr, "%s: resolve tag commit", p.label())
 	}
-
-	// The tag's source archive, as github.com/O/R/archive/refs/tags/T.tar.gz.
-	if err := r.fetchArchive(ctx, p); err != nil {
-		return nil, err
+	if archErr != nil {
+		return nil, archErr
 	}
 	scan, err := scanArchive(ctx, f.cache.objectPath(p.archive.SHA256))
 	if err != nil {
@@ -555,6 +643,18 @@ func assetByName(rel *Release, name string) *Asset {
 // first), the blob dirs. Every asset of the release is carried too.
 func (r *fetchRun) locate(ctx context.Context, p *projectPlan, scan *sourceScan) error {
 	f := r.f
+	if f.o.Have == nil {
+		// Every uploaded asset the source tree's blobs/ does not shadow
+		// is carried whatever project.ini says: start downloading them
+		// now, while the blobs it names are looked for elsewhere.
+		for i := range p.rel.Assets {
+			a := &p.rel.Assets[i]
+			if (a.State != "" && a.State != "uploaded") || scan.blobs[a.Name] || !manifest.ValidBlobName(a.Name) {
+				continue
+			}
+			r.start(r.assetRequest(p, &blobPlan{name: a.Name, origin: "release", release: p.rel.Tag, asset: a}))
+		}
+	}
 	usedAsset := map[int64]bool{}
 	names := map[string]bool{}
 	fromSource := map[string]bool{}
@@ -801,16 +901,23 @@ func (r *fetchRun) obtain(ctx context.Context, plans []*projectPlan) error {
 	r.prog.expect(expect)
 	r.prog.describe("download")
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(f.o.Concurrency)
 	for _, t := range order {
+		var fu *dlFuture
+		if t.file == "" {
+			fu = r.start(t.key, t.req)
+		}
 		g.Go(func() error {
 			var err error
 			if t.file != "" {
+				if err = r.acquire(gctx); err != nil {
+					return err
+				}
 				t.obj, err = r.copyFile(gctx, t.file)
+				r.release()
 				if err != nil {
 					return fmt.Errorf("%s: blob-dir file %s: %w", t.users[0].name, t.file, err)
 				}
-			} else if t.obj, err = r.fetchObject(gctx, t.key, t.req); err != nil {
+			} else if t.obj, err = fu.wait(gctx); err != nil {
 				return err
 			}
 			for _, bp := range t.users {
@@ -925,6 +1032,9 @@ func (r *fetchRun) build(plans []*projectPlan) (*manifest.Manifest, []manifest.E
 			SHA256: fl.SHA256,
 			Mode:   0o644,
 			Open:   func() (io.ReadCloser, error) { return os.Open(obj) },
+			// Hashed when stored and stamped unchanged since: copied
+			// without hashing again.
+			Verified: f.cache.intact(fl.SHA256, fl.Size),
 		})
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Path < entries[j].Path })
@@ -956,9 +1066,14 @@ func (f *Fetcher) writeBundle(ctx context.Context, out string, m *manifest.Manif
 			os.Remove(tmp.Name())
 		}
 	}()
-	// Reads stop at cancellation even inside one large payload file.
+	// Reads stop at cancellation even inside one large payload file
+	// (verified entries are copied in chunks that check it).
 	wrapped := make([]manifest.Entry, len(entries))
 	for i, e := range entries {
+		if e.Verified {
+			wrapped[i] = e
+			continue
+		}
 		open := e.Open
 		e.Open = func() (io.ReadCloser, error) {
 			rc, err := open()
@@ -969,12 +1084,10 @@ func (f *Fetcher) writeBundle(ctx context.Context, out string, m *manifest.Manif
 		}
 		wrapped[i] = e
 	}
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err = manifest.WriteBundle(ctx, bw, m, wrapped, f.o.Signer); err != nil {
+	// Unbuffered: verified payloads go from cache file to bundle file in
+	// the kernel; the rest is written in large chunks.
+	if err = manifest.WriteBundle(ctx, &writebackFile{File: tmp}, m, wrapped, f.o.Signer); err != nil {
 		return fmt.Errorf("fetch: write %s: %w", out, ctxErr(ctx, err))
-	}
-	if err = bw.Flush(); err != nil {
-		return fmt.Errorf("fetch: write %s: %w", out, err)
 	}
 	if err = ctx.Err(); err != nil {
 		return fmt.Errorf("fetch: %w", err)
@@ -996,6 +1109,34 @@ func (f *Fetcher) writeBundle(ctx context.Context, out string, m *manifest.Manif
 		d.Close()
 	}
 	return nil
+}
+
+// writebackFile starts the disk writing of what is written to it every
+// writebackChunk bytes, so the fsync that ends the bundle finds little
+// left. ReadFrom keeps os.File's in-kernel copy.
+type writebackFile struct {
+	*os.File
+	off, kicked int64
+}
+
+func (w *writebackFile) Write(p []byte) (int, error) {
+	n, err := w.File.Write(p)
+	w.advance(int64(n))
+	return n, err
+}
+
+func (w *writebackFile) ReadFrom(r io.Reader) (int64, error) {
+	n, err := w.File.ReadFrom(r)
+	w.advance(n)
+	return n, err
+}
+
+func (w *writebackFile) advance(n int64) {
+	w.off += n
+	if w.off-w.kicked >= writebackChunk {
+		startWriteback(w.File, w.kicked, w.off-w.kicked)
+		w.kicked = w.off
+	}
 }
 
 type ctxReadCloser struct {

@@ -873,3 +873,42 @@ func TestFetchNetworkDown(t *testing.T) {
 	t.Logf("error: %v", err)
 	assertNoLeftovers(t, dir, out)
 }
+
+// TestFetchReusedBundleStaysSound checks the bundle cache from the user's
+// side: an unchanged re-fetch gives a bundle identical to the first, and a
+// first bundle changed in place afterwards (the cache holds a hard link to
+// it) is never handed out again.
+func TestFetchReusedBundleStaysSound(t *testing.T) {
+	s := newFake(t, githubtest.Options{})
+	o := testOptions(t, s)
+	ref := []Ref{mustRef(t, "gridengine@2.1.0")}
+	dir := t.TempDir()
+	first := filepath.Join(dir, "first.tar")
+	if _, err := newFetcher(t, o).Fetch(context.Background(), ref, first); err != nil {
+		t.Fatal(err)
+	}
+	again := filepath.Join(dir, "again.tar")
+	if _, err := newFetcher(t, o).Fetch(context.Background(), ref, again); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(first)
+	b, _ := os.ReadFile(again)
+	if !bytes.Equal(a, b) {
+		t.Error("re-fetch of an unchanged release gave different bytes")
+	}
+
+	// Damage both earlier outputs in place, as a careless copy tool might.
+	for _, p := range []string{first, again} {
+		f, err := os.OpenFile(p, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteAt([]byte{'X'}, int64(len(a)-3000))
+		f.Close()
+	}
+	third := filepath.Join(dir, "third.tar")
+	if _, err := newFetcher(t, o).Fetch(context.Background(), ref, third); err != nil {
+		t.Fatal(err)
+	}
+	readBundle(t, third) // fails the test on any hash mismatch
+}

@@ -2,11 +2,8 @@ package staging
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
 	"time"
@@ -70,8 +67,8 @@ func Verify(ctx context.Context, r io.Reader, o VerifyOptions) (*VerifyReport, e
 }
 
 func verifyLogged(ctx context.Context, r io.Reader, o VerifyOptions, log *slog.Logger) (*VerifyReport, error) {
-	h := sha256.New()
-	body := io.TeeReader(ctxReader{ctx, r}, h)
+	body := newAsyncHash(ctxReader{ctx, r})
+	defer body.stop()
 	rd, err := manifest.NewReader(body)
 	if err != nil {
 		return nil, err
@@ -96,7 +93,7 @@ func verifyLogged(ctx context.Context, r io.Reader, o VerifyOptions, log *slog.L
 		rep.Files++
 		rep.Bytes += n
 	}
-	sum, err := drainDigest(body, h)
+	sum, err := drainDigest(body)
 	if err != nil {
 		return nil, err
 	}
@@ -106,11 +103,12 @@ func verifyLogged(ctx context.Context, r io.Reader, o VerifyOptions, log *slog.L
 
 // drainDigest reads whatever the manifest reader left (the tar's zero
 // blocks) into the bundle hash and returns it.
-func drainDigest(body io.Reader, h hash.Hash) (string, error) {
-	if _, err := io.Copy(io.Discard, body); err != nil {
+func drainDigest(body *asyncHash) (string, error) {
+	sum, err := body.sum()
+	if err != nil {
 		return "", fmt.Errorf("reading the end of the bundle: %w", err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return sum, nil
 }
 
 // Inspect reads only the head of a bundle (SHA256SUMS, the signature and

@@ -175,10 +175,16 @@ type bucket struct {
 	next time.Time
 }
 
+// maxLag is how far a connection's schedule may fall behind the clock and
+// still be caught up: timers wake late by a fraction of a millisecond per
+// chunk, which must not lower the rate a busy connection gets. A longer
+// gap is idleness, and is not banked.
+const maxLag = 10 * time.Millisecond
+
 func (b *bucket) wait(ctx context.Context, s *Server, n int, rate int64) error {
 	b.mu.Lock()
 	now := time.Now()
-	if b.next.Before(now) {
+	if b.next.Before(now.Add(-maxLag)) {
 		b.next = now
 	}
 	b.next = b.next.Add(time.Duration(float64(n) * float64(time.Second) / float64(rate)))
