@@ -11,6 +11,8 @@ import (
 	"path"
 	"strings"
 
+	"github.com/ccmirror/ccmirror/internal/ctxio"
+
 	"github.com/ccmirror/ccmirror/manifest"
 )
 
@@ -43,7 +45,7 @@ func scanArchive(ctx context.Context, file string) (*sourceScan, error) {
 }
 
 func scanArchiveReader(ctx context.Context, r io.Reader) (*sourceScan, error) {
-	zr, err := gzip.NewReader(ctxReader{ctx, r})
+	zr, err := gzip.NewReader(ctxio.NewReader(ctx, r))
 	if err != nil {
 		return nil, fmt.Errorf("source archive: %w: %v", manifest.ErrVerify, err)
 	}
@@ -111,7 +113,7 @@ func extractBlobs(ctx context.Context, c *cache, file, top string, names map[str
 		return nil, err
 	}
 	defer f.Close()
-	zr, err := gzip.NewReader(ctxReader{ctx, f})
+	zr, err := gzip.NewReader(ctxio.NewReader(ctx, f))
 	if err != nil {
 		return nil, fmt.Errorf("source archive: %w: %v", manifest.ErrVerify, err)
 	}

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ccmirror/ccmirror/internal/ctxio"
+
 	"github.com/ccmirror/ccmirror/manifest"
 )
 
@@ -226,7 +228,7 @@ func (c *cache) put(ctx context.Context, r io.Reader) (string, int64, error) {
 		return "", 0, err
 	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), ctxReader{ctx, r})
+	n, err := io.Copy(io.MultiWriter(tmp, h), ctxio.NewReader(ctx, r))
 	if err == nil {
 		// Durable before it is stamped and named: a stamped object is
 		// trusted without hashing it again.

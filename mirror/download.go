@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ccmirror/ccmirror/internal/ctxio"
+
 	"github.com/ccmirror/ccmirror/manifest"
 	"github.com/hashicorp/go-retryablehttp"
 )
@@ -501,21 +503,8 @@ func hashFile(ctx context.Context, f *os.File, n int64) (hash.Hash, error) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
-	if _, err := io.Copy(h, io.LimitReader(ctxReader{ctx, f}, n)); err != nil {
+	if _, err := io.Copy(h, io.LimitReader(ctxio.NewReader(ctx, f), n)); err != nil {
 		return nil, err
 	}
 	return h, nil
-}
-
-// ctxReader stops a long local copy when ctx is cancelled.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

@@ -24,6 +24,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ccmirror/ccmirror/internal/ctxio"
+
 	"github.com/ccmirror/ccmirror/manifest"
 	"github.com/hashicorp/go-retryablehttp"
 	"golang.org/x/sync/errgroup"
@@ -1080,7 +1082,7 @@ func (f *Fetcher) writeBundle(ctx context.Context, out string, m *manifest.Manif
 			if err != nil {
 				return nil, err
 			}
-			return ctxReadCloser{ctxReader{ctx, rc}, rc}, nil
+			return ctxReadCloser{ctxio.NewReader(ctx, rc), rc}, nil
 		}
 		wrapped[i] = e
 	}

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ccmirror/ccmirror/internal/ctxio"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/ccmirror/ccmirror/manifest"
@@ -197,7 +199,7 @@ func (in *installer) warn(msg string) {
 
 func (in *installer) run(ctx context.Context, r io.Reader) (err error) {
 	rep := in.rep
-	body := newAsyncHash(ctxReader{ctx, r})
+	body := newAsyncHash(ctxio.NewReader(ctx, r))
 	defer body.stop()
 	rd, err := manifest.NewReader(body)
 	if err != nil {

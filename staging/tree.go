@@ -2,14 +2,13 @@ package staging
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/ccmirror/ccmirror/internal/ctxio"
 )
 
 // Entry types of a staged tree.
@@ -88,20 +87,6 @@ func walkTree(ctx context.Context, dir string) ([]treeEntry, error) {
 	return out, nil
 }
 
-// hashFile returns the hex SHA-256 of a file's content.
-func hashFile(ctx context.Context, p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, ctxReader{ctx, f}); err != nil {
-		return "", fmt.Errorf("%s: %w", p, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
 // reasonNotInBundle explains a staged path the bundle's version lacks.
 const reasonNotInBundle = "staged but not in the bundle"
 
@@ -169,4 +154,10 @@ func short(h string) string {
 		return h[:12]
 	}
 	return h
+}
+
+// hashFile returns the hex SHA-256 of a file's content.
+func hashFile(ctx context.Context, p string) (string, error) {
+	sum, _, err := ctxio.HashFile(ctx, p)
+	return sum, err
 }

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ccmirror/ccmirror/internal/ctxio"
+
 	"github.com/ccmirror/ccmirror/manifest"
 )
 
@@ -209,7 +211,7 @@ func writeEntry(ctx context.Context, dst *os.Root, name string, r io.Reader, mod
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(f, ctxReader{ctx, r})
+	_, err = io.Copy(f, ctxio.NewReader(ctx, r))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -218,17 +220,4 @@ func writeEntry(ctx context.Context, dst *os.Root, name string, r io.Reader, mod
 		return err
 	}
 	return dst.Chmod(name, mode)
-}
-
-// ctxReader fails reads once ctx is done, so long copies stop promptly.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ccmirror/ccmirror/internal/ctxio"
+
 	"github.com/hiddeco/sshsig"
 	"golang.org/x/crypto/ssh"
 
@@ -67,7 +69,7 @@ func Verify(ctx context.Context, r io.Reader, o VerifyOptions) (*VerifyReport, e
 }
 
 func verifyLogged(ctx context.Context, r io.Reader, o VerifyOptions, log *slog.Logger) (*VerifyReport, error) {
-	body := newAsyncHash(ctxReader{ctx, r})
+	body := newAsyncHash(ctxio.NewReader(ctx, r))
 	defer body.stop()
 	rd, err := manifest.NewReader(body)
 	if err != nil {

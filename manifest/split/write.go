@@ -11,24 +11,13 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/ccmirror/ccmirror/internal/ctxio"
+
 	"github.com/ccmirror/ccmirror/manifest"
 )
 
 // bufSize is the copy buffer for splitting and joining.
 const bufSize = 1 << 20
-
-// ctxReader stops a copy loop once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
 
 // Split cuts the bundle at bundlePath into parts of partSize bytes (the last
 // one may be shorter; a bundle no larger than partSize gives one part) and
@@ -80,7 +69,7 @@ func Split(ctx context.Context, bundlePath, dir string, partSize int64, signer m
 	l := &List{Schema: Schema, Bundle: bundle, Size: size, PartSize: partSize, Count: int(count)}
 	whole := sha256.New()
 	buf := make([]byte, bufSize)
-	in := ctxReader{ctx, src}
+	in := ctxio.NewReader(ctx, src)
 	for i := 1; i <= int(count); i++ {
 		n := min(partSize, size-int64(i-1)*partSize)
 		name := PartName(bundle, i, int(count))

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ccmirror/ccmirror/internal/ctxio"
+
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
@@ -111,7 +113,7 @@ func Pull(ctx context.Context, url, localFile string, opts Options) (*PullResult
 
 	sh, mh := sha256.New(), md5.New()
 	if offset > 0 {
-		n, err := io.CopyBuffer(io.MultiWriter(sh, mh), &ctxReader{ctx: ctx, r: io.LimitReader(f, offset)}, make([]byte, 256<<10))
+		n, err := io.CopyBuffer(io.MultiWriter(sh, mh), ctxio.NewReader(ctx, io.LimitReader(f, offset)), make([]byte, 256<<10))
 		if err != nil {
 			return nil, fmt.Errorf("%s: read %s: %w", op, partial, err)
 		}
@@ -220,7 +222,7 @@ func download(ctx context.Context, bc *blob.Client, etag azcore.ETag, offset, si
 	body := retryBody(ctx, &resp, opts)
 	defer body.Close()
 	pw := &progressWriter{done: offset, total: size, fn: opts.Progress}
-	n, err := io.CopyBuffer(io.MultiWriter(f, sh, mh, pw), &ctxReader{ctx: ctx, r: body}, make([]byte, 256<<10))
+	n, err := io.CopyBuffer(io.MultiWriter(f, sh, mh, pw), ctxio.NewReader(ctx, body), make([]byte, 256<<10))
 	return n, err
 }
 

@@ -14,6 +14,8 @@ import (
 	"path"
 	"strings"
 
+	"github.com/ccmirror/ccmirror/internal/ctxio"
+
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
@@ -255,24 +257,11 @@ type sums struct {
 // stops when ctx is done.
 func hashReader(ctx context.Context, r io.Reader) (sums, error) {
 	sh, mh := sha256.New(), md5.New()
-	n, err := io.CopyBuffer(io.MultiWriter(sh, mh), &ctxReader{ctx: ctx, r: r}, make([]byte, 256<<10))
+	n, err := io.CopyBuffer(io.MultiWriter(sh, mh), ctxio.NewReader(ctx, r), make([]byte, 256<<10))
 	if err != nil {
 		return sums{}, err
 	}
 	return sums{n: n, sha256: hex.EncodeToString(sh.Sum(nil)), md5: mh.Sum(nil)}, nil
-}
-
-// ctxReader fails reads once ctx is done, so long copies stop promptly.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // progressReader reports bytes read to fn and honours ctx. With h set it

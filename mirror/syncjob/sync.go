@@ -2,8 +2,6 @@ package syncjob
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ccmirror/ccmirror/internal/ctxio"
 
 	"github.com/ccmirror/ccmirror/manifest"
 	"github.com/ccmirror/ccmirror/manifest/split"
@@ -441,7 +441,7 @@ func (r *run) fetch(ctx context.Context, t *target, rev int) (*Bundle, error) {
 		return nil, fmt.Errorf("%s: %w", label, err)
 	}
 	final := filepath.Join(r.cfg.Output, name)
-	sha, size, err := hashFile(ctx, final)
+	sha, size, err := ctxio.HashFile(ctx, final)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", label, err)
 	}
@@ -524,32 +524,6 @@ func (r *run) place(tmp, project, version string, rev int) (string, int, error) 
 		return name, rev, nil
 	}
 	return "", 0, fmt.Errorf("no free bundle name for %s %s", project, version)
-}
-
-func hashFile(ctx context.Context, path string) (string, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, ctxReader{ctx, f})
-	if err != nil {
-		return "", 0, fmt.Errorf("hash %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // sweep removes what an interrupted run left: bundles being fetched and

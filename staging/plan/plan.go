@@ -10,11 +10,8 @@ package plan
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -24,6 +21,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/ccmirror/ccmirror/internal/ctxio"
 
 	"github.com/ccmirror/ccmirror/manifest"
 	"github.com/ccmirror/ccmirror/manifest/request"
@@ -454,7 +453,7 @@ func stagedBlobs(ctx context.Context, dir string, known map[string]string) ([]re
 		}
 		sum := known[p]
 		if sum == "" {
-			if sum, err = hashFile(ctx, p); err != nil {
+			if sum, _, err = ctxio.HashFile(ctx, p); err != nil {
 				return err
 			}
 		}
@@ -466,31 +465,4 @@ func stagedBlobs(ctx context.Context, dir string, known map[string]string) ([]re
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, warnings, nil
-}
-
-// hashFile returns the hex sha256 of the file at p, stopping when ctx ends.
-func hashFile(ctx context.Context, p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, ctxReader{ctx, f}); err != nil {
-		return "", fmt.Errorf("hash %s: %w", p, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// ctxReader fails reads once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
