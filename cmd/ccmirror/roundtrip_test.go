@@ -289,3 +289,20 @@ func TestExitCodes(t *testing.T) {
 		t.Error("--force did not restore the bundle's project.ini")
 	}
 }
+
+// TestHelpListsEveryVerb checks that `ccmirror --help` names every verb
+// with its purpose and shows an example of each.
+func TestHelpListsEveryVerb(t *testing.T) {
+	out := mustRunCLI(t, "--help")
+	for _, c := range newApp(&env{}).Commands {
+		if c.Usage == "" || !strings.Contains(out, c.Name+"  ") || !strings.Contains(out, c.Usage) {
+			t.Errorf("--help lacks %s with its purpose %q", c.Name, c.Usage)
+		}
+		if !strings.Contains(out, "ccmirror "+c.Name+" ") {
+			t.Errorf("--help shows no example of %s", c.Name)
+		}
+	}
+	if v := mustRunCLI(t, "--version"); !strings.HasPrefix(v, "ccmirror version ") {
+		t.Errorf("--version printed %q", v)
+	}
+}
