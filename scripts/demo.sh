@@ -40,7 +40,8 @@ mkdir -p "$work/x" && tar -xf "$work/slurm-2.5.0.tar" -C "$work/x"
   && sha256sum -c --quiet SHA256SUMS && echo "sha256sum -c: all $(wc -l <SHA256SUMS) files OK")
 
 step "ccmirror inspect"
-"$bin/ccmirror" inspect "$work/slurm-2.5.0.tar" | head -20
+"$bin/ccmirror" inspect "$work/slurm-2.5.0.tar" >"$work/inspect.txt"
+head -12 "$work/inspect.txt"; echo "    … ($(wc -l <"$work/inspect.txt") lines in all; --json for scripts)"
 
 step "disconnected side: ccmirror install into a scratch root"
 owner="$(id -un):$(id -gn)"
@@ -50,14 +51,24 @@ mkdir -p "$work/root"   # a scratch CycleCloud root (install never creates the r
 step "installing again is a no-op"
 "$bin/ccmirror" install --allowed-signers "$work/allowed_signers" --root "$work/root" --owner "$owner" "$work/slurm-2.5.0.tar"
 
+step "a bundle changed in transit is refused (exit 4) and nothing is written"
+cp "$work/slurm-2.5.0.tar" "$work/tampered.tar"
+size=$(stat -c %s "$work/tampered.tar")
+printf 'X' | dd of="$work/tampered.tar" bs=1 seek=$((size - 4000)) conv=notrunc status=none
+mkdir -p "$work/root2"
+set +e
+"$bin/ccmirror" install --allowed-signers "$work/allowed_signers" --root "$work/root2" --owner "$owner" "$work/tampered.tar" 2>&1 | grep -v level=INFO
+echo "exit code ${PIPESTATUS[0]}; files under root2/work/staging: $(find "$work/root2/work/staging" -type f 2>/dev/null | wc -l)"
+set -e
+
 step "ccmirror status"
 "$bin/ccmirror" status --root "$work/root"
 
 step "what CycleCloud sees"
 staging="$work/root/work/staging/projects"
-(cd "$staging" && find . -maxdepth 3 | sort | head -15)
+(cd "$staging" && find . -maxdepth 3 | sort >"$work/staged.txt"); head -15 "$work/staged.txt"
 echo "... $(find "$staging/slurm/blobs" -type f | wc -l) blobs in slurm/blobs"
 stat -c '%A %U:%G %n' "$staging/slurm/2.5.0/project.ini"
-find "$staging/slurm/2.5.0" -name '*.sh' -exec stat -c '%A %U:%G %n' {} + | head -3
+find "$staging/slurm/2.5.0" -name '*.sh' -exec stat -c '%A %U:%G %n' {} + >"$work/scripts.txt"; head -3 "$work/scripts.txt"
 
 step "done: all of it is under out/demo/"
