@@ -181,8 +181,11 @@ func machine(work string) string {
 	}
 	fsType := ""
 	os.MkdirAll(work, 0o755)
-	if out, err := exec.Command("stat", "-f", "-c", "%T", work).Output(); err == nil {
-		fsType = ", " + strings.TrimSpace(string(out)) + " scratch"
+	// df names ext4 as such; stat -f reports every ext* as "ext2/ext3".
+	if out, err := exec.Command("df", "--output=fstype", work).Output(); err == nil {
+		if f := strings.Fields(string(out)); len(f) > 1 {
+			fsType = ", " + f[len(f)-1] + " scratch"
+		}
 	}
 	return fmt.Sprintf("%s, %d cores%s%s%s, %s", cpu, n, mem, kernel, fsType, runtime.Version())
 }
