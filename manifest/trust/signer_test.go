@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -238,11 +239,14 @@ func startAgent(t *testing.T) string {
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, err := os.Stat(sock); err == nil {
+		// The socket file appears at bind, before the agent listens: wait
+		// until a connection is accepted.
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("ssh-agent did not create its socket within 10s")
+			t.Fatal("ssh-agent did not accept connections within 10s")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
