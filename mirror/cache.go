@@ -311,6 +311,10 @@ func (c *cache) fetch(ctx context.Context, d *downloader, key string, req dlRequ
 	if err != nil {
 		return object{}, fetchStats{}, fmt.Errorf("%s: cache: %w", req.label, err)
 	}
+	if req.sink != nil {
+		req.sink.open(f, off)
+		defer req.sink.closeSrc()
+	}
 	onHeaders := func(etag string) {
 		if mpath == "" {
 			return

@@ -224,6 +224,9 @@ type dlRequest struct {
 	// received, when not nil, is called once the body has arrived, before
 	// the file is synced and stored: the download's slot is free then.
 	received func()
+	// sink, when not nil, mirrors the download into the bundle being
+	// written in place (see inplace.go).
+	sink *teeSink
 }
 
 // dlResult is what a download produced.
@@ -366,7 +369,7 @@ func (d *downloader) download(ctx context.Context, req dlRequest, f *os.File, h 
 		if onHeaders != nil {
 			onHeaders(res.etag)
 		}
-		n, rerr := d.copyBody(actx, cancel, f, h, resp, req.size-off, req.size >= 0)
+		n, rerr := d.copyBody(actx, cancel, f, h, req.sink, resp, req.size-off, req.size >= 0)
 		resp.Body.Close()
 		cancel()
 		off += n
@@ -413,7 +416,7 @@ func (e verifyErr) Unwrap() error { return manifest.ErrVerify }
 // copyBody copies resp's body into f and h. Each read must deliver data
 // within the idle timeout, else the attempt is cancelled as stalled. When
 // bounded, more than remaining bytes is a verification failure.
-func (d *downloader) copyBody(actx context.Context, cancel context.CancelFunc, f *os.File, h hash.Hash, resp *http.Response, remaining int64, bounded bool) (int64, error) {
+func (d *downloader) copyBody(actx context.Context, cancel context.CancelFunc, f *os.File, h hash.Hash, sink *teeSink, resp *http.Response, remaining int64, bounded bool) (int64, error) {
 	var (
 		mu      sync.Mutex
 		stalled bool
@@ -427,7 +430,6 @@ func (d *downloader) copyBody(actx context.Context, cancel context.CancelFunc, f
 	defer timer.Stop()
 	buf := make([]byte, 256<<10)
 	var n int64
-	w := io.MultiWriter(f, h)
 	// Writeback starts every few MiB, so the fsync that stores the file
 	// finds little left to write.
 	var kicked int64
@@ -439,9 +441,16 @@ func (d *downloader) copyBody(actx context.Context, cancel context.CancelFunc, f
 			if bounded && n+int64(k) > remaining {
 				return n, verifyErr{fmt.Sprintf("server sent more than the %d bytes expected", n+remaining)}
 			}
-			if _, werr := w.Write(buf[:k]); werr != nil {
+			var werr error
+			if sink != nil {
+				_, werr = sink.write(f, buf[:k], start+n)
+			} else {
+				_, werr = f.Write(buf[:k])
+			}
+			if werr != nil {
 				return n, werr
 			}
+			h.Write(buf[:k])
 			n += int64(k)
 			d.progress(int64(k))
 			if n-kicked >= writebackChunk {

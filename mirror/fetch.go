@@ -18,6 +18,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -252,6 +253,7 @@ type fetchRun struct {
 	fmu     sync.Mutex
 	futures map[string]*dlFuture
 	wg      sync.WaitGroup
+	ip      *inPlace // the bundle written in place, under fmu; nil for none
 }
 
 // dlFuture is a download started in the pool.
@@ -259,6 +261,7 @@ type dlFuture struct {
 	done chan struct{}
 	obj  object
 	err  error
+	sink *teeSink // mirrors the download into an in-place bundle
 }
 
 func (fu *dlFuture) wait(ctx context.Context) (object, error) {
@@ -278,8 +281,12 @@ func (r *fetchRun) start(key string, req dlRequest) *dlFuture {
 	if fu := r.futures[key]; fu != nil {
 		return fu
 	}
-	fu := &dlFuture{done: make(chan struct{})}
+	fu := &dlFuture{done: make(chan struct{}), sink: &teeSink{}}
 	r.futures[key] = fu
+	req.sink = fu.sink
+	if r.ip != nil {
+		r.ip.attach(key, fu.sink)
+	}
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
@@ -419,8 +426,13 @@ func (f *Fetcher) Fetch(ctx context.Context, refs []Ref, out string) (*Result, e
 		return nil, err
 	}
 
+	// The bundle file is laid out now, when its layout is known, and
+	// filled while the downloads run.
+	ip := run.planInPlace(plans, &out)
+	defer ip.discard()
+
 	// Phase 2: download or copy every blob into the cache, once each.
-	if err := run.obtain(ctx, plans); err != nil {
+	if err := run.obtain(ctx, plans, ip); err != nil {
 		return nil, ctxErr(ctx, err)
 	}
 
@@ -445,8 +457,16 @@ func (f *Fetcher) Fetch(ctx context.Context, refs []Ref, out string) (*Result, e
 		}
 	}
 	if !reused {
-		if err := f.writeBundle(ctx, out, m, entries); err != nil {
-			return nil, err
+		written := false
+		if ip != nil {
+			if written, err = ip.finish(ctx, m, entries); err != nil {
+				return nil, err
+			}
+		}
+		if !written {
+			if err := f.writeBundle(ctx, out, m, entries); err != nil {
+				return nil, err
+			}
 		}
 		f.cache.keepBundle(key, out, m.Created)
 	}
@@ -852,7 +872,7 @@ func (r *fetchRun) assetRequest(p *projectPlan, bp *blobPlan) (key string, req d
 
 // obtain is phase 2: every blob not yet in the cache is downloaded (or
 // copied from a blob dir), in parallel, each distinct file once.
-func (r *fetchRun) obtain(ctx context.Context, plans []*projectPlan) error {
+func (r *fetchRun) obtain(ctx context.Context, plans []*projectPlan, ip *inPlace) error {
 	f := r.f
 	type task struct {
 		key   string
@@ -903,6 +923,17 @@ func (r *fetchRun) obtain(ctx context.Context, plans []*projectPlan) error {
 	r.prog.expect(expect)
 	r.prog.describe("download")
 	g, gctx := errgroup.WithContext(ctx)
+	if ip != nil {
+		// What is in the cache already goes into place beside the downloads.
+		for _, p := range plans {
+			g.Go(func() error { return ip.fill(gctx, manifest.SourcePath(p.ini.Name, p.ini.Version), p.archive, nil) })
+			for _, bp := range p.blobs {
+				if bp.origin == "source" {
+					g.Go(func() error { return ip.fill(gctx, manifest.BlobPath(p.ini.Name, bp.name), bp.obj, nil) })
+				}
+			}
+		}
+	}
 	for _, t := range order {
 		var fu *dlFuture
 		if t.file == "" {
@@ -924,6 +955,21 @@ func (r *fetchRun) obtain(ctx context.Context, plans []*projectPlan) error {
 			}
 			for _, bp := range t.users {
 				bp.obj = t.obj
+			}
+			if ip != nil {
+				var sink *teeSink
+				if fu != nil {
+					sink = fu.sink
+				}
+				for _, p := range plans {
+					for _, bp := range t.users {
+						if slices.Contains(p.blobs, bp) {
+							if err := ip.fill(gctx, manifest.BlobPath(p.ini.Name, bp.name), t.obj, sink); err != nil {
+								return err
+							}
+						}
+					}
+				}
 			}
 			return nil
 		})
@@ -965,6 +1011,12 @@ func (r *fetchRun) copyFile(ctx context.Context, file string) (object, error) {
 
 // build is phase 3: the manifest and the bundle entries.
 func (r *fetchRun) build(plans []*projectPlan) (*manifest.Manifest, []manifest.Entry, error) {
+	return r.buildWith(plans, nil)
+}
+
+// buildWith is build with each blob's content given by objOf (nil: the
+// blob's own), to plan a bundle before its content is known.
+func (r *fetchRun) buildWith(plans []*projectPlan, objOf func(*blobPlan) object) (*manifest.Manifest, []manifest.Entry, error) {
 	f := r.f
 	m := &manifest.Manifest{
 		Schema:  manifest.Schema,
@@ -992,10 +1044,14 @@ func (r *fetchRun) build(plans []*projectPlan) (*manifest.Manifest, []manifest.E
 		}
 		open[mp.Source.Path] = f.cache.objectPath(p.archive.SHA256)
 		for _, bp := range p.blobs {
+			obj := bp.obj
+			if objOf != nil {
+				obj = objOf(bp)
+			}
 			b := manifest.Blob{
 				Name:    bp.name,
-				Size:    bp.obj.Size,
-				SHA256:  bp.obj.SHA256,
+				Size:    obj.Size,
+				SHA256:  obj.SHA256,
 				Release: bp.release,
 				Origin:  bp.origin,
 			}
@@ -1016,7 +1072,7 @@ func (r *fetchRun) build(plans []*projectPlan) (*manifest.Manifest, []manifest.E
 					bp.name, name, prev.SHA256, originText(prev), b.SHA256, originText(b))
 			}
 			carried[b.Path] = b
-			open[b.Path] = f.cache.objectPath(bp.obj.SHA256)
+			open[b.Path] = f.cache.objectPath(obj.SHA256)
 			mp.Blobs = append(mp.Blobs, b)
 		}
 		m.Projects = append(m.Projects, mp)

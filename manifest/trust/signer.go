@@ -2,6 +2,8 @@ package trust
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/rsa"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -276,4 +278,34 @@ func (k *agentKey) SignWithAlgorithm(_ io.Reader, data []byte, algorithm string)
 		return nil, fmt.Errorf("ssh-agent returned a %s signature, want %s", sig.Format, algorithm)
 	}
 	return sig, nil
+}
+
+// SignatureSize is the length of every armored signature Sign makes, or 0
+// when it varies from one signature to the next (ECDSA, security keys).
+// It lets a bundle writer lay the bundle out before it is signed.
+func (s *Signer) SignatureSize() int {
+	if s == nil || s.pub == nil {
+		return 0
+	}
+	var format string
+	var n int
+	switch s.pub.Type() {
+	case ssh.KeyAlgoED25519:
+		format, n = ssh.KeyAlgoED25519, ed25519.SignatureSize
+	case ssh.KeyAlgoRSA:
+		cpk, ok := s.pub.(ssh.CryptoPublicKey)
+		if !ok {
+			return 0
+		}
+		pk, ok := cpk.CryptoPublicKey().(*rsa.PublicKey)
+		if !ok {
+			return 0
+		}
+		format, n = ssh.KeyAlgoRSASHA512, pk.Size()
+	default:
+		return 0
+	}
+	sig := &sshsig.Signature{Version: 1, PublicKey: s.pub, Namespace: manifest.Namespace,
+		HashAlgorithm: sshsig.HashSHA512, Signature: &ssh.Signature{Format: format, Blob: make([]byte, n)}}
+	return len(armor(sig))
 }
