@@ -222,7 +222,10 @@ func sanitizeOutput(root *os.Root, out string, warn func(string)) error {
 			return err
 		}
 	}
-	return nil
+	// Links that stay inside read lexically but leave through another link.
+	return dropEscapingLinks(root, out, func(rel, target string) {
+		warn(fmt.Sprintf("skipped symlink %s -> %s: resolves outside the version folder through another symlink", rel, target))
+	})
 }
 
 func readDir(root *os.Root, name string) ([]fs.DirEntry, error) {

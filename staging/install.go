@@ -835,7 +835,9 @@ func (in *installer) place(ctx context.Context) error {
 // install's owner.
 func (in *installer) mkdirs(dir string) error {
 	var missing []string
-	for d := dir; ; d = filepath.Dir(d) {
+	projects := ProjectsDir(in.root)
+	d := dir
+	for ; ; d = filepath.Dir(d) {
 		if _, err := os.Lstat(d); err == nil {
 			break
 		} else if !errors.Is(err, fs.ErrNotExist) {
@@ -844,6 +846,23 @@ func (in *installer) mkdirs(dir string) error {
 		missing = append(missing, d)
 		if d == in.root || d == filepath.Dir(d) {
 			break
+		}
+	}
+	// Every existing folder from the projects folder down must be a real
+	// folder: a symlink planted there would send the renames and chowns
+	// that follow anywhere on the system.
+	if strings.HasPrefix(d+string(filepath.Separator), projects+string(filepath.Separator)) {
+		for e := d; ; e = filepath.Dir(e) {
+			st, err := os.Lstat(e)
+			if err != nil {
+				return err
+			}
+			if !st.IsDir() {
+				return fmt.Errorf("%s is not a folder (a symlink?): refusing to stage through it; replace it with a folder", e)
+			}
+			if e == projects || e == filepath.Dir(e) {
+				break
+			}
 		}
 	}
 	for i := len(missing) - 1; i >= 0; i-- {

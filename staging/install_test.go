@@ -863,3 +863,30 @@ func TestInstallFailureUndoes(t *testing.T) {
 
 // syscallKill is split out so the child can use it.
 var syscallKill = func() { _ = syscall.Kill(os.Getpid(), syscall.SIGKILL) }
+
+// TestInstallRefusesSymlinkedStagingFolders: a folder on the way to a
+// staged path that is a symlink (planted by whoever can write the staging
+// tree) must not make the install write or chown where it points.
+func TestInstallRefusesSymlinkedStagingFolders(t *testing.T) {
+	for _, link := range []string{"demo", "demo/blobs"} {
+		t.Run(link, func(t *testing.T) {
+			k, _ := testKeys(t)
+			e := newEnv(t)
+			elsewhere := t.TempDir()
+			if err := os.MkdirAll(filepath.Dir(e.staged(link)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(elsewhere, e.staged(link)); err != nil {
+				t.Fatal(err)
+			}
+			before := snapshot(t, elsewhere)
+			_, err := e.install(makeBundle(t, []testProject{demoProject(t, "1.0.0", "a")}, k.signer))
+			if err == nil {
+				t.Errorf("install through a symlinked %s succeeded", link)
+			}
+			if d := diffSnap(before, snapshot(t, elsewhere)); d != "" {
+				t.Errorf("install wrote through the symlinked %s:\n%s", link, d)
+			}
+		})
+	}
+}

@@ -121,6 +121,14 @@ func unpackSource(ctx context.Context, src io.Reader, dst *os.Root, dir, label s
 	if top == "" {
 		return fmt.Errorf("%s: empty archive: %w", label, manifest.ErrVerify)
 	}
+	// A link that is inside read lexically may still leave the tree
+	// through another link ("a/up -> .." makes "x -> a/up/.." point above
+	// the tree), whatever the order the archive created them in.
+	if err := dropEscapingLinks(dst, dir, func(rel, target string) {
+		warn(fmt.Sprintf("%s: skipped symlink %s -> %s: resolves outside the source tree through another symlink", label, rel, target))
+	}); err != nil {
+		return fmt.Errorf("%s: %w", label, err)
+	}
 	// Directory modes last, deepest first, once nothing more is written.
 	names := make([]string, 0, len(dirModes))
 	for n := range dirModes {
@@ -220,4 +228,88 @@ func writeEntry(ctx context.Context, dst *os.Root, name string, r io.Reader, mod
 		return err
 	}
 	return dst.Chmod(name, mode)
+}
+
+// maxLinkHops bounds the symlinks followed while resolving one link (as
+// the kernel's ELOOP limit does).
+const maxLinkHops = 40
+
+// escapes reports whether the symlink at rel (relative to dir in root)
+// really resolves outside dir, following the other symlinks on its way as
+// the kernel would. A missing component is taken lexically; a loop, an
+// absolute or unreadable link counts as escaping.
+func escapes(root *os.Root, dir, rel string) bool {
+	target, err := root.Readlink(dir + "/" + rel)
+	if err != nil || target == "" || path.IsAbs(target) {
+		return true
+	}
+	var cur []string
+	if d := path.Dir(rel); d != "." {
+		cur = strings.Split(d, "/")
+	}
+	pending := strings.Split(target, "/")
+	hops := 0
+	for len(pending) > 0 {
+		el := pending[0]
+		pending = pending[1:]
+		switch el {
+		case "", ".":
+			continue
+		case "..":
+			if len(cur) == 0 {
+				return true
+			}
+			cur = cur[:len(cur)-1]
+			continue
+		}
+		p := dir + "/" + path.Join(append(cur[:len(cur):len(cur)], el)...)
+		st, err := root.Lstat(p)
+		if err == nil && st.Mode()&fs.ModeSymlink != 0 {
+			if hops++; hops > maxLinkHops {
+				return true
+			}
+			t, err := root.Readlink(p)
+			if err != nil || t == "" || path.IsAbs(t) {
+				return true
+			}
+			pending = append(strings.Split(t, "/"), pending...)
+			continue
+		}
+		cur = append(cur, el)
+	}
+	return false
+}
+
+// dropEscapingLinks removes every symlink below dir that really resolves
+// outside dir (see escapes), telling drop about each, until none is left.
+func dropEscapingLinks(root *os.Root, dir string, drop func(rel, target string)) error {
+	for {
+		var bad []string
+		err := fs.WalkDir(root.FS(), dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.Type()&fs.ModeSymlink == 0 {
+				return nil
+			}
+			rel := strings.TrimPrefix(p, dir+"/")
+			if escapes(root, dir, rel) {
+				bad = append(bad, rel)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if len(bad) == 0 {
+			return nil
+		}
+		for _, rel := range bad {
+			target, _ := root.Readlink(dir + "/" + rel)
+			drop(rel, target)
+			if err := root.Remove(dir + "/" + rel); err != nil {
+				return err
+			}
+		}
+	}
 }

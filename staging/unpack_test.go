@@ -101,6 +101,19 @@ func TestUnpackSource(t *testing.T) {
 			warnings: []string{"d/l/esc: inside symlink d/l", "d/l/f: inside symlink d/l"},
 		},
 		{
+			// Each link is inside by itself, read lexically; through the
+			// first, the second climbs out of the tree.
+			name: "symlink chains that escape skipped",
+			archive: []*tar.Header{
+				{Name: "r/esc", Typeflag: tar.TypeSymlink, Linkname: "a/up/../.."},
+				{Name: "r/a/up", Typeflag: tar.TypeSymlink, Linkname: ".."},
+				{Name: "r/b/esc2", Typeflag: tar.TypeSymlink, Linkname: "../a/up/../x"},
+				{Name: "r/a/ok", Typeflag: tar.TypeSymlink, Linkname: "up/a"},
+			},
+			want:     map[string]string{"a": "dir 0755", "b": "dir 0755", "a/up": "symlink ..", "a/ok": "symlink up/a"},
+			warnings: []string{"esc -> a/up/../..: resolves outside", "b/esc2 -> ../a/up/../x: resolves outside"},
+		},
+		{
 			name: "hard links, devices and fifos skipped",
 			archive: []*tar.Header{
 				reg("r/f", 0o644),
@@ -266,5 +279,54 @@ func FuzzUnpackSource(f *testing.F) {
 			}
 			return nil
 		})
+	})
+}
+
+// TestSanitizeOutputChains: a built version folder keeps no symlink whose
+// real resolution (through other symlinks) leaves the folder.
+func TestSanitizeOutputChains(t *testing.T) {
+	dir := t.TempDir()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	for _, d := range []string{"out/s/cluster-init/files/a"} {
+		if err := root.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	links := map[string]string{
+		"out/s/cluster-init/files/a/up": "..",
+		"out/s/cluster-init/files/esc":  "a/up/../../../../..", // lexically "."; really dir/
+		"out/s/cluster-init/files/ok":   "a/up/a",
+	}
+	for l, target := range links {
+		if err := root.Symlink(target, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var warnings []string
+	if err := sanitizeOutput(root, "out", func(s string) { warnings = append(warnings, s) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.Lstat("out/s/cluster-init/files/esc"); err == nil {
+		t.Errorf("escaping symlink kept; warnings %q", warnings)
+	}
+	for _, l := range []string{"out/s/cluster-init/files/a/up", "out/s/cluster-init/files/ok"} {
+		if _, err := root.Lstat(l); err != nil {
+			t.Errorf("%s: %v", l, err)
+		}
+	}
+	out := filepath.Join(dir, "out")
+	_ = filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.Type()&fs.ModeSymlink == 0 {
+			return nil
+		}
+		real, err := filepath.EvalSymlinks(p)
+		if err == nil && !strings.HasPrefix(real+"/", out+"/") {
+			t.Errorf("symlink %s resolves outside the version folder: %s", p, real)
+		}
+		return nil
 	})
 }
