@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -87,4 +89,62 @@ func finishBundle(arg string, rc io.ReadCloser, err error) error {
 		err = cerr
 	}
 	return err
+}
+
+// checkOutput fails before any work is done when path cannot be written as
+// a file: it is a directory, or the directory it would go in is missing.
+func checkOutput(verb, path string) error {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("%s: output %s is a directory", verb, path)
+	}
+	return checkDir(verb, "output directory", filepath.Dir(path))
+}
+
+// checkDir fails when dir is missing, not a directory, or not writable
+// (permissions, a read-only file system): it creates and removes a probe
+// file, so the error names dir rather than a temporary file in it.
+func checkDir(verb, what, dir string) error {
+	if st, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("%s: %s %s does not exist", verb, what, dir)
+	} else if !st.IsDir() {
+		return fmt.Errorf("%s: %s %s is not a directory", verb, what, dir)
+	}
+	f, err := os.CreateTemp(dir, ".ccmirror-probe-*")
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("%s: cannot write in %s %s: %v", verb, what, dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// checkBundleHead fails when path is not a file holding a ccmirror bundle's
+// head (SHA256SUMS, signature, manifest.json), before anything is written.
+func checkBundleHead(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil {
+		return err
+	} else if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", path)
+	}
+	if _, err := staging.Inspect(f); err != nil {
+		return fmt.Errorf("not a ccmirror bundle: %w", err)
+	}
+	return nil
+}
+
+// wrapOnce prefixes err with "VERB ARG: " unless its message already starts
+// with the verb and names arg, so messages do not say the same thing twice.
+func wrapOnce(verb, arg string, err error) error {
+	if m := err.Error(); strings.HasPrefix(m, verb) && strings.Contains(m, arg) {
+		return err
+	}
+	return fmt.Errorf("%s %s: %w", verb, arg, err)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -47,7 +48,7 @@ func fetchCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "github-url", EnvVars: []string{"CCMIRROR_GITHUB_URL"}, Usage: "GitHub API base `URL` (GitHub Enterprise: https://HOST/api/v3/)"},
 			&cli.StringFlag{Name: "token", EnvVars: []string{"GITHUB_TOKEN"}, Usage: "GitHub `TOKEN` (raises the API rate limit)"},
 			&cli.StringFlag{Name: "cache", Usage: "download cache `DIR` (default: the user cache dir)"},
-			&cli.IntFlag{Name: "concurrency", Value: 4, Usage: "parallel downloads"},
+			&cli.IntFlag{Name: "concurrency", Value: 4, Usage: "`N` parallel downloads"},
 			&cli.StringSliceFlag{Name: "blob-dir", Usage: "extra `DIR` to look for blobs in (repeatable)"},
 			&cli.StringFlag{Name: "request", Usage: "fetch what a request `FILE` from 'ccmirror plan' asks for"},
 			&cli.StringFlag{Name: "allowed-signers", EnvVars: []string{"CCMIRROR_ALLOWED_SIGNERS"}, Usage: "with --request: require the request to be signed by a key in this allowed_signers `FILE`"},
@@ -86,6 +87,16 @@ func runFetch(c *cli.Context, e *env, o *fetchOptions) error {
 	}
 	if o.Concurrency < 1 {
 		return usagef("fetch: --concurrency must be at least 1, got %d", o.Concurrency)
+	}
+	if o.GitHubURL != "" {
+		if u, err := url.Parse(o.GitHubURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return usagef("fetch: --github-url (or CCMIRROR_GITHUB_URL) %q: want an API base URL, https://api.github.com/ or https://HOST/api/v3/", o.GitHubURL)
+		}
+	}
+	if o.Output != "" {
+		if err := checkOutput("fetch", o.Output); err != nil {
+			return err
+		}
 	}
 	var partSize int64
 	if o.SplitSize != "" {

@@ -30,12 +30,12 @@ func installCommand(e *env) *cli.Command {
 			allowedSignersFlag(),
 			rootFlag(),
 			&cli.StringFlag{Name: "owner", Value: staging.DefaultOwner, Usage: "`USER:GROUP` (names or numeric ids) of everything installed"},
-			&cli.StringFlag{Name: "builder", Value: "auto", Usage: "auto (cyclecloud when on PATH, else native), cyclecloud or native"},
+			&cli.StringFlag{Name: "builder", Value: "auto", Usage: "`BUILDER`: auto (cyclecloud when on PATH, else native), cyclecloud or native"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the exact plan and change nothing"},
 			&cli.BoolFlag{Name: "force", Usage: "replace staged content that differs from the bundle"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON on stdout"},
 			&cli.BoolFlag{Name: "insecure-skip-signature", Usage: "DANGEROUS, labs only: accept unsigned or untrusted bundles (hashes are still checked)"},
-			&cli.DurationFlag{Name: "lock-wait", Value: staging.DefaultLockWait, Usage: "how long to wait for another ccmirror holding the staging lock"},
+			&cli.DurationFlag{Name: "lock-wait", Value: staging.DefaultLockWait, Usage: "`DURATION` to wait for another ccmirror holding the staging lock (e.g. 30s, 5m)"},
 		},
 		Action: func(c *cli.Context) error {
 			arg, err := oneArg(c, "BUNDLE")

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ccmirror/ccmirror/manifest"
 	"github.com/ccmirror/ccmirror/mirror"
+	"github.com/ccmirror/ccmirror/mirror/blobstore"
 	"github.com/ccmirror/ccmirror/staging"
 )
 
@@ -73,6 +74,8 @@ func exitCode(ctx context.Context, err error) int {
 	var u usageError
 	switch {
 	case errors.As(err, &u):
+		return exitUsage
+	case errors.Is(err, blobstore.ErrBadURL):
 		return exitUsage
 	case errors.Is(err, manifest.ErrVerify):
 		return exitVerify

@@ -57,6 +57,9 @@ func runPlan(c *cli.Context, e *env) error {
 	if out == "" {
 		return usagef("plan: -o FILE is required: where to write the request (e.g. -o request.json)")
 	}
+	if err := checkOutput("plan", out); err != nil {
+		return err
+	}
 	var sign func(msg []byte) ([]byte, error)
 	if key := c.String("sign-key"); key != "" {
 		s, err := trust.LoadSigner(key, promptPassphrase)

@@ -32,6 +32,9 @@ func pullCommand(e *env) *cli.Command {
 			if out == "" {
 				return usagef("pull: -o FILE is required")
 			}
+			if err := checkOutput("pull", out); err != nil {
+				return err
+			}
 			allowed := c.String("allowed-signers")
 			vo, err := trustOptions(allowed, allowed == "")
 			if err != nil {

@@ -236,6 +236,10 @@ func TestExitCodes(t *testing.T) {
 	root := filepath.Join(dir, "root")
 	os.MkdirAll(root, 0o755)
 	_, otherAllowed := testKeys(t)
+	notBundle := filepath.Join(dir, "notbundle.tar")
+	os.WriteFile(notBundle, nil, 0o644)
+	outDir := filepath.Join(dir, "outdir")
+	os.MkdirAll(outDir, 0o755)
 
 	tests := []struct {
 		name string
@@ -256,6 +260,14 @@ func TestExitCodes(t *testing.T) {
 		{"install no trust", []string{"install", "--root", root, good}, exitUsage, "--allowed-signers"},
 		{"status no root", []string{"status", "--root", filepath.Join(dir, "typo")}, exitFailure, "typo does not exist"},
 		{"install bad builder", []string{"install", "--allowed-signers", allowed, "--builder", "magic", good}, exitUsage, "--builder"},
+		{"fetch bad github url", []string{"fetch", "--unsigned", "--github-url", "ftp://example.com", "gridengine@2.1.0"}, exitUsage, "--github-url"},
+		{"push zero concurrency", []string{"push", "--concurrency", "0", good, "http://127.0.0.1:1/devstoreaccount1/bundles/"}, exitUsage, "--concurrency"},
+		{"push bad blob url", []string{"push", good, "notaurl"}, exitUsage, "notaurl"},
+		{"split not a bundle", []string{"split", "--unsigned", "--size", "1K", notBundle}, exitVerify, "notbundle.tar: not a ccmirror bundle"},
+		{"split missing dir", []string{"split", "--unsigned", "--dir", filepath.Join(dir, "nodir"), good}, exitFailure, "--dir " + filepath.Join(dir, "nodir") + " does not exist"},
+		{"plan output is a directory", []string{"plan", "--root", root, "-o", outDir}, exitFailure, "output " + outDir + " is a directory"},
+		{"join output dir missing", []string{"join", "--insecure-skip-signature", filepath.Join(dir, "nope.tar.parts"), "-o", filepath.Join(dir, "nodir", "j.tar")}, exitFailure, "output directory " + filepath.Join(dir, "nodir") + " does not exist"},
+		{"join twice-named", []string{"join", "--insecure-skip-signature", filepath.Join(dir, "nope.tar.parts"), "-o", filepath.Join(dir, "j.tar")}, exitFailure, "ccmirror: join " + filepath.Join(dir, "nope.tar.parts") + ": open "},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -272,6 +284,9 @@ func TestExitCodes(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "x.tar")); err == nil {
 		t.Error("a failed fetch left a bundle behind")
+	}
+	if m, _ := filepath.Glob(notBundle + ".*"); len(m) != 0 {
+		t.Errorf("split of a non-bundle wrote %v", m)
 	}
 	if entries, _ := os.ReadDir(staging.ProjectsDir(root)); len(entries) != 0 {
 		t.Errorf("failed installs wrote %d entries into staging", len(entries))
@@ -304,5 +319,28 @@ func TestHelpListsEveryVerb(t *testing.T) {
 	}
 	if v := mustRunCLI(t, "--version"); !strings.HasPrefix(v, "ccmirror version ") {
 		t.Errorf("--version printed %q", v)
+	}
+}
+
+// verify names --insecure-skip-signature for unsigned bundles; the flag must
+// exist there and check the hashes only.
+func TestVerifyInsecureSkipSignature(t *testing.T) {
+	gh, err := githubtest.NewServer(githubtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gh.Close()
+	dir := t.TempDir()
+	unsigned := filepath.Join(dir, "unsigned.tar")
+	mustRunCLI(t, "fetch", "--quiet", "--github-url", gh.URL(), "--unsigned", "--cache", filepath.Join(dir, "cache"), "-o", unsigned, "gridengine@2.1.0")
+	code, out, stderr := runCLI(t, "verify", "--insecure-skip-signature", unsigned)
+	if code != exitOK || !strings.Contains(stderr, "NOT checked") || !strings.Contains(out, "every hash matches") {
+		t.Errorf("verify --insecure-skip-signature of an unsigned bundle: exit %d\nstdout: %s\nstderr: %s", code, out, stderr)
+	}
+	b, _ := os.ReadFile(unsigned)
+	b[len(b)-20000] ^= 1
+	os.WriteFile(unsigned, b, 0o644)
+	if code, _, stderr := runCLI(t, "verify", "--insecure-skip-signature", unsigned); code != exitVerify {
+		t.Errorf("verify --insecure-skip-signature of a tampered bundle: exit %d, want 4; stderr: %s", code, stderr)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -32,13 +33,23 @@ func splitCommand(e *env) *cli.Command {
 			if err != nil {
 				return usagef("split: --size: %v", err)
 			}
+			if err := checkBundleHead(arg); err != nil {
+				return wrapOnce("split", arg, err)
+			}
+			dir, what := c.String("dir"), "--dir"
+			if dir == "" {
+				dir, what = filepath.Dir(arg), "the bundle's directory"
+			}
+			if err := checkDir("split", what, dir); err != nil {
+				return err
+			}
 			signer, err := loadSigner(c.String("sign-key"), c.Bool("unsigned"), "split")
 			if err != nil {
 				return err
 			}
 			l, err := split.Split(c.Context, arg, c.String("dir"), size, signer)
 			if err != nil {
-				return fmt.Errorf("split %s: %w", arg, err)
+				return wrapOnce("split", arg, err)
 			}
 			for _, p := range l.Parts {
 				fmt.Fprintf(e.stdout, "%s  %s  %s\n", p.SHA256, p.Name, humanBytes(p.Size))
@@ -68,6 +79,9 @@ func joinCommand(e *env) *cli.Command {
 			if out == "" {
 				return usagef("join: -o FILE is required")
 			}
+			if err := checkOutput("join", out); err != nil {
+				return err
+			}
 			var verify func(msg, sig []byte) error
 			if !c.Bool("insecure-skip-signature") {
 				if c.String("allowed-signers") == "" {
@@ -83,7 +97,7 @@ func joinCommand(e *env) *cli.Command {
 				}
 			}
 			if err := split.Join(c.Context, arg, out, verify); err != nil {
-				return fmt.Errorf("join %s: %w", arg, err)
+				return wrapOnce("join", arg, err)
 			}
 			fmt.Fprintf(e.stdout, "wrote %s\n", out)
 			return nil
