@@ -42,7 +42,10 @@ func trustOptions(path string, insecure bool) (staging.VerifyOptions, error) {
 	}
 	a, err := trust.LoadAllowedSigners(path)
 	if err != nil {
-		return o, err
+		if strings.Contains(err.Error(), path) {
+			return o, fmt.Errorf("allowed_signers: %w", err)
+		}
+		return o, fmt.Errorf("allowed_signers %s: %w", path, err)
 	}
 	o.Allowed = a
 	return o, nil

@@ -88,6 +88,11 @@ func runFetch(c *cli.Context, e *env, o *fetchOptions) error {
 	if o.Concurrency < 1 {
 		return usagef("fetch: --concurrency must be at least 1, got %d", o.Concurrency)
 	}
+	for _, d := range o.BlobDirs {
+		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+			return usagef("fetch: --blob-dir %s is not a folder", d)
+		}
+	}
 	if o.GitHubURL != "" {
 		if u, err := url.Parse(o.GitHubURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return usagef("fetch: --github-url (or CCMIRROR_GITHUB_URL) %q: want an API base URL, https://api.github.com/ or https://HOST/api/v3/", o.GitHubURL)

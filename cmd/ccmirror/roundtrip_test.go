@@ -258,6 +258,8 @@ func TestExitCodes(t *testing.T) {
 		{"verify missing file", []string{"verify", "--allowed-signers", allowed, filepath.Join(dir, "nope.tar")}, exitFailure, "nope.tar"},
 		{"install tampered", []string{"install", "--allowed-signers", allowed, "--root", root, "--owner", owner, tampered}, exitVerify, "sha256"},
 		{"install no trust", []string{"install", "--root", root, good}, exitUsage, "--allowed-signers"},
+		{"blob dir missing", []string{"fetch", "--unsigned", "--blob-dir", filepath.Join(dir, "nope"), "gridengine@2.1.0"}, exitUsage, "--blob-dir"},
+		{"allowed signers is a folder", []string{"verify", "--allowed-signers", dir, good}, exitFailure, "allowed_signers"},
 		{"status no root", []string{"status", "--root", filepath.Join(dir, "typo")}, exitFailure, "typo does not exist"},
 		{"install bad builder", []string{"install", "--allowed-signers", allowed, "--builder", "magic", good}, exitUsage, "--builder"},
 		{"fetch bad github url", []string{"fetch", "--unsigned", "--github-url", "ftp://example.com", "gridengine@2.1.0"}, exitUsage, "--github-url"},
