@@ -53,6 +53,16 @@ type VersionStatus struct {
 	OwnerProblems     []OwnerProblem `json:"owner_problems,omitempty"`
 	OwnerProblemCount int            `json:"owner_problem_count"`
 	InstalledBy       *Installation  `json:"installed_by,omitempty"`
+	// Changed lists the first files of the version folder that differ from
+	// what the install record says was staged; ChangedCount counts them all.
+	Changed      []FileChange `json:"changed,omitempty"`
+	ChangedCount int          `json:"changed_count"`
+}
+
+// FileChange is a file of a staged version folder that is not as installed.
+type FileChange struct {
+	Path  string `json:"path"`
+	State string `json:"state"` // "modified", "missing" or "unexpected"
 }
 
 // BlobStatus is the state of one blob a staged project.ini names.
@@ -124,10 +134,12 @@ func Status(root string) (*StatusReport, error) {
 		}
 	}
 	ownerOf := map[string]Owner{}
+	filesOf := map[string][]PlanItem{} // what the latest install staged
 	for _, rec := range recs {
 		for _, p := range rec.Projects {
 			if p.Action == ActionAdd || p.Action == ActionReplace {
 				ownerOf[p.Name+"/"+p.Version] = rec.Owner
+				filesOf[p.Name+"/"+p.Version] = p.Files
 			}
 		}
 	}
@@ -166,6 +178,9 @@ func Status(root string) (*StatusReport, error) {
 				vs.Owner = owner.Spec
 			}
 			statusVersion(ctx, &vs, projects, known, owner, haveOwner)
+			if files, ok := filesOf[key]; ok && len(files) > 0 {
+				compareFiles(ctx, &vs, files)
+			}
 			if !haveOwner {
 				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: ownership not checked: no install record and %v", key, defErr))
 			}
@@ -252,6 +267,51 @@ func statusVersion(ctx context.Context, vs *VersionStatus, projects string, know
 		return nil
 	})
 	vs.OK = !problem && vs.OwnerProblemCount == 0
+}
+
+// compareFiles checks a version folder's regular files against the ones an
+// install record lists, so an edit after install shows as a problem.
+func compareFiles(ctx context.Context, vs *VersionStatus, files []PlanItem) {
+	want := map[string]string{}
+	for _, f := range files {
+		if f.Type == typeFile {
+			want[f.Path] = f.SHA256
+		}
+	}
+	add := func(path, state string) {
+		vs.ChangedCount++
+		if len(vs.Changed) < maxOwnerProblems {
+			vs.Changed = append(vs.Changed, FileChange{Path: path, State: state})
+		}
+	}
+	seen := map[string]bool{}
+	_ = filepath.WalkDir(vs.Dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil
+		}
+		rel, _ := filepath.Rel(vs.Dir, p)
+		rel = filepath.ToSlash(rel)
+		seen[rel] = true
+		sum, ok := want[rel]
+		switch {
+		case !ok:
+			add(rel, "unexpected")
+		case sum != "":
+			if got, err := hashFile(ctx, p); err != nil || got != sum {
+				add(rel, "modified")
+			}
+		}
+		return nil
+	})
+	for path := range want {
+		if !seen[path] {
+			add(path, "missing")
+		}
+	}
+	sort.Slice(vs.Changed, func(i, j int) bool { return vs.Changed[i].Path < vs.Changed[j].Path })
+	if vs.ChangedCount > 0 {
+		vs.OK = false
+	}
 }
 
 // interruptedInstalls lists temporary folders whose journal never

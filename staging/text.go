@@ -217,6 +217,12 @@ func (r *StatusReport) WriteText(w io.Writer) error {
 			}
 		}
 		fmt.Fprintf(bw, "  blobs: %d ok, %d missing, %d mismatch, %d unknown hash\n", counts[BlobOK], counts[BlobMissing], counts[BlobMismatch], counts[BlobUnknown])
+		if v.ChangedCount > 0 {
+			fmt.Fprintf(bw, "  %d files differ from what was installed, e.g.:\n", v.ChangedCount)
+			for _, c := range v.Changed {
+				fmt.Fprintf(bw, "    %s: %s\n", c.Path, c.State)
+			}
+		}
 		if v.OwnerProblemCount > 0 {
 			fmt.Fprintf(bw, "  %d paths not owned by %s, e.g.:\n", v.OwnerProblemCount, v.Owner)
 			for _, p := range v.OwnerProblems {

@@ -298,6 +298,13 @@ func TestExitCodes(t *testing.T) {
 	mustRunCLI(t, "install", "--allowed-signers", allowed, "--root", root, "--owner", owner, good)
 	ini := filepath.Join(staging.ProjectsDir(root), "gridengine", "2.1.0", "project.ini")
 	os.WriteFile(ini, []byte("[project]\nname = gridengine\nversion = 2.1.0\n"), 0o644)
+	// status sees the edit too.
+	var st staging.StatusReport
+	decodeJSON(t, mustRunCLI(t, "status", "--json", "--root", root), &st)
+	if len(st.Versions) != 1 || st.Versions[0].OK || st.Versions[0].ChangedCount != 1 ||
+		st.Versions[0].Changed[0] != (staging.FileChange{Path: "project.ini", State: "modified"}) {
+		t.Errorf("status after editing the staged project.ini: %+v", st.Versions)
+	}
 	if code, _, stderr := runCLI(t, "install", "--allowed-signers", allowed, "--root", root, "--owner", owner, good); code != exitConflict {
 		t.Errorf("install over a changed version: exit %d, want %d; %s", code, exitConflict, stderr)
 	}
