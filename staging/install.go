@@ -495,6 +495,9 @@ func (in *installer) stream(ctx context.Context, rd *manifest.Reader) error {
 			err = cerr
 		}
 		if err != nil {
+			if errors.Is(err, manifest.ErrVerify) {
+				return err // names the entry already
+			}
 			return fmt.Errorf("%s: %w", p.File.Path, err)
 		}
 		mode := fs.FileMode(p.Mode) & 0o777

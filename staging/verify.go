@@ -90,6 +90,9 @@ func verifyLogged(ctx context.Context, r io.Reader, o VerifyOptions, log *slog.L
 		}
 		n, err := io.Copy(io.Discard, p)
 		if err != nil {
+			if errors.Is(err, manifest.ErrVerify) {
+				return nil, err // names the entry already
+			}
 			return nil, fmt.Errorf("%s: %w", p.File.Path, err)
 		}
 		rep.Files++

@@ -112,7 +112,7 @@ func newApp(e *env) *cli.App {
 		OnUsageError:         onUsage,
 		ExitErrHandler:       func(*cli.Context, error) {},
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "verbose", Usage: "log debug detail to stderr"},
+			&cli.BoolFlag{Name: "verbose", Usage: "log each step to stderr (default: warnings only)"},
 		},
 		Commands: []*cli.Command{
 			fetchCommand(e),
@@ -140,14 +140,12 @@ func newApp(e *env) *cli.App {
 }
 
 // logger returns the slog logger commands use: text lines on stderr, never
-// animated, debug detail only with --verbose.
+// animated. By default only warnings, so a failure is one line; --verbose
+// adds what happens step by step.
 func (e *env) logger(c *cli.Context, quiet bool) *slog.Logger {
-	level := slog.LevelInfo
-	if c.Bool("verbose") {
+	level := slog.LevelWarn
+	if c.Bool("verbose") && !quiet {
 		level = slog.LevelDebug
-	}
-	if quiet {
-		level = slog.LevelWarn
 	}
 	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 }
