@@ -183,11 +183,13 @@ func intersperse(app *cli.App, args []string) []string {
 			takesValue[n] = !isBool
 		}
 	}
-	var flags, pos []string
+	var global, flags, pos []string
 	rest := args[i+1:]
 	for j := 0; j < len(rest); j++ {
 		a := rest[j]
 		switch {
+		case a == "--verbose" && !hasFlag(cmd, "verbose"):
+			global = append(global, a) // "ccmirror install --verbose …" means the global flag
 		case a == "--":
 			pos = append(pos, rest[j+1:]...)
 			j = len(rest)
@@ -202,9 +204,21 @@ func intersperse(app *cli.App, args []string) []string {
 			pos = append(pos, a)
 		}
 	}
-	out := append(append([]string{}, args[:i+1]...), flags...)
+	out := append(append(append([]string{}, args[:i]...), global...), args[i])
+	out = append(out, flags...)
 	if len(pos) > 0 {
 		out = append(append(out, "--"), pos...)
 	}
 	return out
+}
+
+func hasFlag(cmd *cli.Command, name string) bool {
+	for _, f := range cmd.Flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -326,6 +326,10 @@ func TestHelpListsEveryVerb(t *testing.T) {
 			t.Errorf("--help shows no example of %s", c.Name)
 		}
 	}
+	// --verbose is global but may follow the verb, like every other flag.
+	if code, _, stderr := runCLI(t, "status", "--root", t.TempDir(), "--verbose"); code != exitOK {
+		t.Errorf("status … --verbose: exit %d: %s", code, stderr)
+	}
 	if v := mustRunCLI(t, "--version"); !strings.HasPrefix(v, "ccmirror version ") {
 		t.Errorf("--version printed %q", v)
 	}
