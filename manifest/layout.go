@@ -234,18 +234,8 @@ func (l *Layout) WriteHead(w io.WriterAt, m *Manifest, entries []Entry, sig []by
 	}
 	mtime := bundleMtime(m)
 	var head bytes.Buffer
-	for _, h := range []struct {
-		name string
-		b    []byte
-	}{{SumsName, sb}, {SignatureName, sig}, {ManifestName, mb}} {
-		if h.b == nil {
-			continue
-		}
-		if err := writeHeader(&head, tarHeader(h.name, int64(len(h.b)), DefaultMode, mtime)); err != nil {
-			return fmt.Errorf("write head: %s: %w", h.name, err)
-		}
-		head.Write(h.b)
-		_ = writePadding(&head, int64(len(h.b)))
+	if err := writeHead(&head, sb, sig, mb, mtime); err != nil {
+		return fmt.Errorf("write head: %w", err)
 	}
 	if int64(head.Len()) != l.head {
 		return fmt.Errorf("write head: head %d bytes, planned %d: %w", head.Len(), l.head, ErrLayout)

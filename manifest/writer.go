@@ -101,21 +101,9 @@ func WriteBundle(ctx context.Context, w io.Writer, m *Manifest, entries []Entry,
 		}
 	}
 
-	mb, err := m.Marshal()
+	mb, sb, err := headBytes(m)
 	if err != nil {
-		return fmt.Errorf("write bundle: encode %s: %w", ManifestName, err)
-	}
-	if len(mb) > MaxManifestSize {
-		return fmt.Errorf("write bundle: %s is %d bytes, limit %d", ManifestName, len(mb), MaxManifestSize)
-	}
-	sums := make([]Sum, 0, len(files)+1)
-	sums = append(sums, Sum{Path: ManifestName, SHA256: sha256Hex(mb)})
-	for _, f := range files {
-		sums = append(sums, Sum{Path: f.Path, SHA256: f.SHA256})
-	}
-	sb := FormatSums(sums)
-	if len(sb) > MaxSumsSize {
-		return fmt.Errorf("write bundle: %s is %d bytes, limit %d", SumsName, len(sb), MaxSumsSize)
+		return fmt.Errorf("write bundle: %w", err)
 	}
 	var sig []byte
 	if signer != nil {
@@ -127,30 +115,13 @@ func WriteBundle(ctx context.Context, w io.Writer, m *Manifest, entries []Entry,
 		}
 	}
 
-	mtime := m.Created.UTC().Truncate(time.Second)
-	if mtime.Before(time.Unix(0, 0)) {
-		mtime = time.Unix(0, 0).UTC()
-	}
+	mtime := bundleMtime(m)
 	// Each entry is its tar header (rendered by archive/tar), its bytes
 	// and zero padding to the 512-byte block, written straight to w, so
 	// payload bytes can move file to file in the kernel; the output is
 	// byte for byte what a tar.Writer produces.
-	for _, h := range []struct {
-		name string
-		b    []byte
-	}{{SumsName, sb}, {SignatureName, sig}, {ManifestName, mb}} {
-		if h.b == nil {
-			continue
-		}
-		if err := writeHeader(w, tarHeader(h.name, int64(len(h.b)), DefaultMode, mtime)); err != nil {
-			return fmt.Errorf("write bundle: %s: %w", h.name, err)
-		}
-		if _, err := w.Write(h.b); err != nil {
-			return fmt.Errorf("write bundle: %s: %w", h.name, err)
-		}
-		if err := writePadding(w, int64(len(h.b))); err != nil {
-			return fmt.Errorf("write bundle: %s: %w", h.name, err)
-		}
+	if err := writeHead(w, sb, sig, mb, mtime); err != nil {
+		return fmt.Errorf("write bundle: %w", err)
 	}
 	var buf []byte
 	for _, f := range files {
@@ -173,6 +144,29 @@ func WriteBundle(ctx context.Context, w io.Writer, m *Manifest, entries []Entry,
 }
 
 const blockSize = 512
+
+// writeHead writes the head entries, SHA256SUMS, the signature (when there
+// is one) and manifest.json, each with its header and padding.
+func writeHead(w io.Writer, sb, sig, mb []byte, mtime time.Time) error {
+	for _, h := range []struct {
+		name string
+		b    []byte
+	}{{SumsName, sb}, {SignatureName, sig}, {ManifestName, mb}} {
+		if h.b == nil {
+			continue
+		}
+		if err := writeHeader(w, tarHeader(h.name, int64(len(h.b)), DefaultMode, mtime)); err != nil {
+			return fmt.Errorf("%s: %w", h.name, err)
+		}
+		if _, err := w.Write(h.b); err != nil {
+			return fmt.Errorf("%s: %w", h.name, err)
+		}
+		if err := writePadding(w, int64(len(h.b))); err != nil {
+			return fmt.Errorf("%s: %w", h.name, err)
+		}
+	}
+	return nil
+}
 
 // writeHeader writes hdr's tar header blocks (PAX records included when
 // archive/tar needs them) to w.
