@@ -33,6 +33,38 @@ func splitTop(name string) (top, rest string) {
 	return top, rest
 }
 
+// errStopWalk ends walkArchive early without an error.
+var errStopWalk = errors.New("stop")
+
+// walkArchive streams a gzip tar tag archive, calling fn for each entry with
+// the reader of its content; fn returns errStopWalk to end early. Damage to
+// the archive is a verification error.
+func walkArchive(ctx context.Context, r io.Reader, fn func(h *tar.Header, tr *tar.Reader) error) error {
+	zr, err := gzip.NewReader(ctxio.NewReader(ctx, r))
+	if err != nil {
+		return fmt.Errorf("source archive: %w: %v", manifest.ErrVerify, err)
+	}
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("source archive: %w: %v", manifest.ErrVerify, err)
+		}
+		if err := fn(h, tr); err != nil {
+			if err == errStopWalk {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
 // scanArchive streams a gzip tar tag archive once, keeping project.ini and
 // the names of the files committed under blobs/.
 func scanArchive(ctx context.Context, file string) (*sourceScan, error) {
@@ -45,44 +77,29 @@ func scanArchive(ctx context.Context, file string) (*sourceScan, error) {
 }
 
 func scanArchiveReader(ctx context.Context, r io.Reader) (*sourceScan, error) {
-	zr, err := gzip.NewReader(ctxio.NewReader(ctx, r))
-	if err != nil {
-		return nil, fmt.Errorf("source archive: %w: %v", manifest.ErrVerify, err)
-	}
-	tr := tar.NewReader(zr)
 	s := &sourceScan{blobs: map[string]bool{}}
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, fmt.Errorf("source archive: %w: %v", manifest.ErrVerify, err)
-		}
+	err := walkArchive(ctx, r, func(h *tar.Header, tr *tar.Reader) error {
 		if h.Typeflag == tar.TypeXGlobalHeader || h.Typeflag == tar.TypeXHeader {
-			continue
+			return nil
 		}
 		top, rest := splitTop(h.Name)
 		if top == "" {
-			continue
+			return nil
 		}
 		if s.top == "" {
 			s.top = top
 		}
 		if top != s.top || h.Typeflag != tar.TypeReg {
-			continue
+			return nil
 		}
 		switch {
 		case rest == "project.ini":
 			if h.Size > maxProjectINI {
-				return nil, fmt.Errorf("source archive: project.ini is %d bytes, more than %d", h.Size, maxProjectINI)
+				return fmt.Errorf("source archive: project.ini is %d bytes, more than %d", h.Size, maxProjectINI)
 			}
 			b, err := io.ReadAll(io.LimitReader(tr, maxProjectINI+1))
 			if err != nil {
-				return nil, fmt.Errorf("source archive: project.ini: %w: %v", manifest.ErrVerify, err)
+				return fmt.Errorf("source archive: project.ini: %w: %v", manifest.ErrVerify, err)
 			}
 			s.projectINI = b
 		case strings.HasPrefix(rest, "blobs/"):
@@ -91,6 +108,10 @@ func scanArchiveReader(ctx context.Context, r io.Reader) (*sourceScan, error) {
 				s.blobs[name] = true
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if s.projectINI == nil {
 		if s.top == "" {
@@ -113,35 +134,27 @@ func extractBlobs(ctx context.Context, c *cache, file, top string, names map[str
 		return nil, err
 	}
 	defer f.Close()
-	zr, err := gzip.NewReader(ctxio.NewReader(ctx, f))
-	if err != nil {
-		return nil, fmt.Errorf("source archive: %w: %v", manifest.ErrVerify, err)
-	}
-	tr := tar.NewReader(zr)
-	for len(out) < len(names) {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, fmt.Errorf("source archive: %w: %v", manifest.ErrVerify, err)
-		}
+	err = walkArchive(ctx, f, func(h *tar.Header, tr *tar.Reader) error {
 		t, rest := splitTop(h.Name)
 		name, ok := strings.CutPrefix(rest, "blobs/")
 		if t != top || !ok || h.Typeflag != tar.TypeReg || !names[name] {
-			continue
+			return nil
 		}
 		if _, dup := out[name]; dup {
-			continue
+			return nil
 		}
 		sha, n, err := c.put(ctx, tr)
 		if err != nil {
-			return nil, fmt.Errorf("source archive: blobs/%s: %w", name, err)
+			return fmt.Errorf("source archive: blobs/%s: %w", name, err)
 		}
 		out[name] = object{SHA256: sha, Size: n}
+		if len(out) == len(names) {
+			return errStopWalk
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	for n := range names {
 		if _, ok := out[n]; !ok {
