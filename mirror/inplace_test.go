@@ -3,9 +3,6 @@ package mirror
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"io"
 	"log/slog"
 	"os"
@@ -14,10 +11,9 @@ import (
 	"sync"
 	"testing"
 
-	"golang.org/x/crypto/ssh"
+	"github.com/ccmirror/ccmirror/manifest/trust/trusttest"
 
 	"github.com/ccmirror/ccmirror/manifest"
-	"github.com/ccmirror/ccmirror/manifest/trust"
 	"github.com/ccmirror/ccmirror/mirror/githubtest"
 )
 
@@ -67,22 +63,7 @@ type fixedSigner []byte
 func (s fixedSigner) Sign([]byte) ([]byte, error) { return s, nil }
 
 func TestFetchInPlace(t *testing.T) {
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "ccmirror test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(t.TempDir(), "id_ed25519")
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	signer, err := trust.LoadSigner(keyFile, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer := trusttest.NewKey(t, "mirror@example.com").Signer
 	const asset = "cyclecloud-gridengine-pkg-2.1.0.tar.gz"
 	for _, tc := range []struct {
 		name     string

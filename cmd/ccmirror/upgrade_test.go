@@ -3,12 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -21,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
+	"github.com/ccmirror/ccmirror/manifest/trust/trusttest"
 
 	"github.com/ccmirror/ccmirror/manifest"
 	"github.com/ccmirror/ccmirror/manifest/request"
@@ -55,29 +52,8 @@ func mustRunCLI(t *testing.T, args ...string) string {
 // file trusting it for bundles and requests.
 func testKeys(t *testing.T) (key, allowed string) {
 	t.Helper()
-	dir := t.TempDir()
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "ccmirror test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	key = filepath.Join(dir, "signing_key")
-	if err := os.WriteFile(key, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sp, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	allowed = filepath.Join(dir, "allowed_signers")
-	line := fmt.Sprintf("ops@example.com namespaces=\"ccmirror,%s\" %s", request.Namespace, ssh.MarshalAuthorizedKey(sp))
-	if err := os.WriteFile(allowed, []byte(line), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return key, allowed
+	k := trusttest.NewKey(t, "ops@example.com", manifest.Namespace, request.Namespace)
+	return k.Path, k.AllowedSignersFile(t)
 }
 
 // fakeCycleServerCmd writes a cycle_server stand-in that knows slurm 2.5.0

@@ -3,9 +3,6 @@ package syncjob
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
+	"github.com/ccmirror/ccmirror/manifest/trust/trusttest"
 
 	"github.com/ccmirror/ccmirror/manifest/trust"
 	"github.com/ccmirror/ccmirror/mirror/githubtest"
@@ -24,28 +21,16 @@ import (
 // returns its path and the allowed_signers that trust it.
 func testKey(t *testing.T, dir string) (string, *trust.AllowedSigners) {
 	t.Helper()
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	k := trusttest.NewKey(t, "mirror@example")
+	b, err := os.ReadFile(k.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	blk, err := ssh.MarshalPrivateKey(priv, "sync test")
-	if err != nil {
+	path := filepath.Join(dir, "signing_key") // mirror.yaml names it relatively
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "signing_key")
-	if err := os.WriteFile(path, pem.EncodeToMemory(blk), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sp, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	line := `mirror@example namespaces="ccmirror" ` + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sp))) + "\n"
-	as, err := trust.ParseAllowedSigners(strings.NewReader(line), "allowed_signers")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return path, as
+	return path, k.Allowed(t)
 }
 
 // fakeGitHub starts the fake GitHub for one test.
