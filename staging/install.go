@@ -39,6 +39,15 @@ type InstallOptions struct {
 	LockWait time.Duration
 }
 
+// CheckRoot says, in one line, when root is not an existing folder: a typo
+// in --root must not look like a server with nothing staged.
+func CheckRoot(root string) error {
+	if st, err := os.Stat(root); err != nil || !st.IsDir() {
+		return fmt.Errorf("root %s does not exist or is not a folder (is CycleCloud installed here? pass --root)", root)
+	}
+	return nil
+}
+
 // ProjectsDir is where CycleCloud looks for staged projects under root.
 func ProjectsDir(root string) string { return filepath.Join(root, "work", "staging", "projects") }
 
@@ -110,8 +119,8 @@ func Install(ctx context.Context, r io.Reader, bundleName string, o InstallOptio
 	}
 	in.root = root
 	rep.Root = root
-	if st, err := os.Stat(root); err != nil || !st.IsDir() {
-		return rep, fmt.Errorf("root %s does not exist or is not a folder (is CycleCloud installed here? pass --root)", root)
+	if err := CheckRoot(root); err != nil {
+		return rep, err
 	}
 	if in.owner, err = ResolveOwner(o.Owner); err != nil {
 		return rep, err

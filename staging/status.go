@@ -107,6 +107,9 @@ func Status(root string) (*StatusReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckRoot(root); err != nil {
+		return nil, err
+	}
 	rep := &StatusReport{Root: root, Versions: []VersionStatus{}}
 	recs, bad, err := readRecords(root)
 	if err != nil {

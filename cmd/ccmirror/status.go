@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/urfave/cli/v2"
 
@@ -22,13 +21,9 @@ func statusCommand(e *env) *cli.Command {
 			if c.NArg() != 0 {
 				return usagef("status: takes no arguments (see 'ccmirror status --help')")
 			}
-			root := c.String("root")
-			if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
-				return fmt.Errorf("status: root %s does not exist or is not a folder (is CycleCloud installed here? pass --root)", root)
-			}
-			rep, err := staging.Status(root)
+			rep, err := staging.Status(c.String("root"))
 			if err != nil {
-				return err
+				return fmt.Errorf("status: %w", err)
 			}
 			if c.Bool("json") {
 				return staging.WriteJSON(e.stdout, rep)

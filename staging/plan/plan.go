@@ -104,8 +104,8 @@ func Make(ctx context.Context, o Options) (*request.Request, *Report, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("plan: root %s: %w", o.Root, err)
 	}
-	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
-		return nil, nil, fmt.Errorf("plan: root %s does not exist or is not a folder (is CycleCloud installed here? pass --root)", root)
+	if err := staging.CheckRoot(root); err != nil {
+		return nil, nil, fmt.Errorf("plan: %w", err)
 	}
 	cyclePath := o.CyclePath
 	if cyclePath == "" {
