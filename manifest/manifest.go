@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ccmirror/ccmirror/internal/errclass"
 	"maps"
 	"path"
 	"regexp"
@@ -34,7 +35,7 @@ const (
 // ErrVerify marks every failure to verify a bundle: a bad or missing
 // signature, a hash or size mismatch, unsafe, unlisted, duplicate or missing
 // content. The CLI maps it to exit code 4.
-var ErrVerify = errors.New("verification failed")
+var ErrVerify = errclass.ErrVerify
 
 // Manifest is the content of manifest.json.
 type Manifest struct {

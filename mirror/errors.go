@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ccmirror/ccmirror/internal/errclass"
 
 	"github.com/ccmirror/ccmirror/manifest"
 )
@@ -11,7 +12,7 @@ import (
 // ErrUpstream marks every failure caused by the connected side's upstream:
 // the network, a GitHub error, a rate limit that resets too late, a release
 // or blob that cannot be found. The CLI maps it to exit code 3.
-var ErrUpstream = errors.New("upstream unavailable")
+var ErrUpstream = errclass.ErrUpstream
 
 // upstreamError carries a readable message for an upstream failure while
 // matching ErrUpstream (and the underlying cause) with errors.Is and As.

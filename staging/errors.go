@@ -7,9 +7,9 @@
 // records) lives under R/work/ccmirror/, outside R/work/staging/projects/.
 package staging
 
-import "errors"
+import "github.com/ccmirror/ccmirror/internal/errclass"
 
 // ErrConflict marks an install that would change staged content without
 // --force, or that could not take the staging lock because another ccmirror
 // holds it. The CLI maps it to exit code 5.
-var ErrConflict = errors.New("conflict")
+var ErrConflict = errclass.ErrConflict

@@ -11,26 +11,6 @@ import (
 
 func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-func TestCompareVersions(t *testing.T) {
-	cases := []struct {
-		a, b string
-		want int
-	}{
-		{"2.5.0", "2.5.0", 0},
-		{"2.5.0", "2.6.1", -1},
-		{"2.10.0", "2.9.1", 1},
-		{"3.0.12", "3.0.9", 1},
-		{"4.0.9", "4.0", 1},
-		{"1.0.0-rc1", "1.0.0", 1},
-		{"1.0.0-rc1", "1.0.0-rc2", -1},
-	}
-	for _, tc := range cases {
-		if got := compareVersions(tc.a, tc.b); got != tc.want {
-			t.Errorf("compareVersions(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
-		}
-	}
-}
-
 func TestResolveOwner(t *testing.T) {
 	uid, gid := os.Getuid(), os.Getgid()
 	cases := []struct {

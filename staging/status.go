@@ -8,8 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -198,7 +196,7 @@ func Status(root string) (*StatusReport, error) {
 		if a.Name != b.Name {
 			return a.Name < b.Name
 		}
-		return compareVersions(a.Version, b.Version) < 0
+		return manifest.CompareVersions(a.Version, b.Version) < 0
 	})
 	rep.Interrupted = interruptedInstalls(root)
 	if h, held := lockHeld(root); held {
@@ -348,32 +346,4 @@ func lockHeld(root string) (lockHolder, bool) {
 	}
 	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 	return lockHolder{}, false
-}
-
-// compareVersions orders versions numerically by dot/dash separated parts
-// ("2.10.0" after "2.9.1"), falling back to string order per part.
-func compareVersions(a, b string) int {
-	sep := func(r rune) bool { return r == '.' || r == '-' || r == '_' || r == '+' }
-	pa, pb := strings.FieldsFunc(a, sep), strings.FieldsFunc(b, sep)
-	for i := 0; i < len(pa) && i < len(pb); i++ {
-		na, ea := strconv.ParseUint(pa[i], 10, 64)
-		nb, eb := strconv.ParseUint(pb[i], 10, 64)
-		switch {
-		case ea == nil && eb == nil && na != nb:
-			if na < nb {
-				return -1
-			}
-			return 1
-		case ea == nil && eb == nil:
-		case pa[i] != pb[i]:
-			return strings.Compare(pa[i], pb[i])
-		}
-	}
-	switch {
-	case len(pa) < len(pb):
-		return -1
-	case len(pa) > len(pb):
-		return 1
-	}
-	return strings.Compare(a, b)
 }

@@ -111,12 +111,6 @@ func printable(s string, max int) bool {
 	return true
 }
 
-// validTag reports whether t is usable as a git tag name.
-func validTag(t string) bool {
-	return t != "" && printable(t, 255) && !strings.ContainsAny(t, " ~^:?*[\\") &&
-		!strings.Contains(t, "..") && !strings.HasPrefix(t, "-")
-}
-
 // Validate checks the request's consistency: schema, creation time, safe
 // names and versions, OWNER/REPO repositories, known reasons, well-formed
 // hashes and sizes, no duplicates, no control characters in text shown to
@@ -147,7 +141,7 @@ func (r *Request) Validate() error {
 		if !ValidRepository(it.Repository) {
 			return fmt.Errorf("wanted[%d] %s: repository %q is not OWNER/REPO", i, key, it.Repository)
 		}
-		if !validTag(it.Tag) {
+		if !manifest.ValidTag(it.Tag) {
 			return fmt.Errorf("wanted[%d] %s: tag %q is not a usable tag name", i, key, it.Tag)
 		}
 		if !printable(it.URL, 4096) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ccmirror/ccmirror/internal/errclass"
 	"net"
 	"net/http"
 	"net/url"
@@ -14,12 +15,11 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/ccmirror/ccmirror/manifest"
-	"github.com/ccmirror/ccmirror/mirror"
 )
 
 // ErrUpstream is mirror.ErrUpstream: every failure of the storage service,
 // the network or the credential matches it (the CLI exits 3).
-var ErrUpstream = mirror.ErrUpstream
+var ErrUpstream = errclass.ErrUpstream
 
 // ErrAuth marks a missing, malformed or rejected credential (HTTP 403,
 // AuthenticationFailed, AuthorizationFailure, no Azure identity). Such errors

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ccmirror/ccmirror/manifest"
 )
 
 // onlyOn lists assets that exist on exactly one release of a repository,
@@ -109,7 +111,7 @@ func (s *Server) loadWorld(fsys fs.FS) error {
 		if len(rels) == 0 {
 			continue
 		}
-		slices.SortFunc(rels, func(a, b *release) int { return compareVersions(a.tag, b.tag) })
+		slices.SortFunc(rels, func(a, b *release) int { return manifest.CompareVersions(a.tag, b.tag) })
 		for i, rel := range rels {
 			rel.published = worldEpoch.Add(time.Duration(i)*97*24*time.Hour + time.Duration(len(s.repoList))*time.Hour)
 			rel.commitTime = rel.published.Add(-2*time.Hour - 17*time.Minute)
@@ -252,50 +254,6 @@ func (s *Server) makeAssets(rel *release) error {
 
 func (s *Server) newReleaseID() int64 { s.lastRelease++; return s.lastRelease }
 func (s *Server) newAssetID() int64   { s.lastAsset++; return s.lastAsset }
-
-// compareVersions orders tags numerically by dotted parts ("2.10.0" after
-// "2.9.1"), falling back to string order for non-numeric parts; a leading
-// "v" is ignored.
-func compareVersions(a, b string) int {
-	pa := strings.FieldsFunc(strings.TrimPrefix(a, "v"), func(r rune) bool { return r == '.' || r == '-' })
-	pb := strings.FieldsFunc(strings.TrimPrefix(b, "v"), func(r rune) bool { return r == '.' || r == '-' })
-	for i := 0; i < len(pa) && i < len(pb); i++ {
-		na, ea := strconv.ParseUint(pa[i], 10, 64)
-		nb, eb := strconv.ParseUint(pb[i], 10, 64)
-		switch {
-		case ea == nil && eb == nil:
-			if na != nb {
-				if na < nb {
-					return -1
-				}
-				return 1
-			}
-		case ea == nil:
-			return 1 // a number sorts after a word: 1.0.0 > 1.0.0-rc
-		case eb == nil:
-			return -1
-		default:
-			if c := strings.Compare(pa[i], pb[i]); c != 0 {
-				return c
-			}
-		}
-	}
-	// One is a prefix of the other: an extra number is a later version
-	// (1.0.1 > 1.0), an extra word a prerelease (1.0.0-rc1 < 1.0.0).
-	extra := func(p []string) int {
-		if _, err := strconv.ParseUint(p[0], 10, 64); err == nil {
-			return 1
-		}
-		return -1
-	}
-	switch {
-	case len(pa) > len(pb):
-		return extra(pa[len(pb):])
-	case len(pa) < len(pb):
-		return -extra(pb[len(pa):])
-	}
-	return strings.Compare(a, b)
-}
 
 // fakeCommit makes the commit id of a release added by AddRelease.
 func fakeCommit(repo, tag, from string) string {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/ccmirror/ccmirror/manifest"
 )
 
 func TestBlobFiles(t *testing.T) {
@@ -116,7 +118,7 @@ func TestCompareVersions(t *testing.T) {
 	ordered := []string{"1.0.0-rc1", "1.0.0", "2.5.0", "2.6.1", "2.7.0", "2.7.4", "2.10.0", "3.0.12", "v4.0.9"}
 	for i := range ordered {
 		for j := range ordered {
-			got := compareVersions(ordered[i], ordered[j])
+			got := manifest.CompareVersions(ordered[i], ordered[j])
 			want := 0
 			if i < j {
 				want = -1
@@ -124,7 +126,7 @@ func TestCompareVersions(t *testing.T) {
 				want = 1
 			}
 			if got != want {
-				t.Errorf("compareVersions(%s, %s) = %d, want %d", ordered[i], ordered[j], got, want)
+				t.Errorf("manifest.CompareVersions(%s, %s) = %d, want %d", ordered[i], ordered[j], got, want)
 			}
 		}
 	}

@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ccmirror/ccmirror/staging"
+	"github.com/ccmirror/ccmirror/internal/errclass"
 )
 
 // jobLock is the exclusive flock a run holds on <output>/.ccmirror-sync.lock.
@@ -39,7 +39,7 @@ func lockOutput(dir string, now time.Time) (*jobLock, error) {
 		holder := describeHolder(f)
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("sync: another ccmirror sync is running on %s (%s; lock %s): %w", dir, holder, path, staging.ErrConflict)
+			return nil, fmt.Errorf("sync: another ccmirror sync is running on %s (%s; lock %s): %w", dir, holder, path, errclass.ErrConflict)
 		}
 		return nil, fmt.Errorf("sync: lock %s: %w", path, err)
 	}

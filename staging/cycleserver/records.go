@@ -143,26 +143,10 @@ func ParseReleaseURL(raw string) (repo, tag string, err error) {
 	default:
 		return "", "", fmt.Errorf("Url %q is not a release URL; %s", s, want)
 	}
-	if !validTag(tag) {
+	if !manifest.ValidTag(tag) {
 		return "", "", fmt.Errorf("Url %q: tag %q is not a usable tag name", s, tag)
 	}
 	return repo, tag, nil
-}
-
-// validTag reports whether t is a plausible git tag name (git check-ref-format
-// rules, simplified).
-func validTag(t string) bool {
-	if t == "" || len(t) > 255 || strings.Contains(t, "..") || strings.HasPrefix(t, "-") ||
-		strings.HasPrefix(t, "/") || strings.HasSuffix(t, "/") || strings.HasSuffix(t, ".lock") ||
-		strings.HasSuffix(t, ".") || strings.Contains(t, "//") || strings.Contains(t, "@{") {
-		return false
-	}
-	for _, r := range t {
-		if r <= ' ' || r == 0x7f || strings.ContainsRune("~^:?*[\\", r) {
-			return false
-		}
-	}
-	return true
 }
 
 // ParseRecords parses CycleCloud's default output of `cycle_server execute`:
