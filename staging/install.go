@@ -52,7 +52,13 @@ func CheckRoot(root string) error {
 func ProjectsDir(root string) string { return filepath.Join(root, "work", "staging", "projects") }
 
 // privateDir holds what ccmirror keeps for itself: lock, tmp/, records/.
-func privateDir(root string) string { return filepath.Join(root, "work", "ccmirror") }
+func privateDir(root string) string { return StateDir(root) }
+
+// StateDir is the folder where ccmirror keeps its own state for the staging
+// root (lock, journal, install records, temporary folders, and the index
+// sequences update accepted). Code outside staging names state paths only
+// through it.
+func StateDir(root string) string { return filepath.Join(root, "work", "ccmirror") }
 
 // RecordsDir is where Install writes its install records.
 func RecordsDir(root string) string { return filepath.Join(privateDir(root), "records") }
