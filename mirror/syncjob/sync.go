@@ -17,10 +17,10 @@ import (
 	"github.com/ccmirror/ccmirror/internal/ctxio"
 
 	"github.com/ccmirror/ccmirror/manifest"
-	"github.com/ccmirror/ccmirror/manifest/split"
 	"github.com/ccmirror/ccmirror/manifest/trust"
 	"github.com/ccmirror/ccmirror/mirror"
-	"github.com/ccmirror/ccmirror/mirror/blobstore"
+	"github.com/ccmirror/ccmirror/transport/blob"
+	"github.com/ccmirror/ccmirror/transport/split"
 )
 
 // Options are what a run takes besides the config.
@@ -41,7 +41,7 @@ type Options struct {
 	// HTTPClient is the base client for GitHub; nil means mirror's default.
 	HTTPClient *http.Client
 	// Blob tunes uploads to the publish URL.
-	Blob blobstore.Options
+	Blob blob.Options
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// SplitSize, when positive, also cuts every new bundle into parts of

@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/ccmirror/ccmirror/manifest"
-	"github.com/ccmirror/ccmirror/manifest/split"
 	"github.com/ccmirror/ccmirror/mirror"
 	"github.com/ccmirror/ccmirror/staging"
+	"github.com/ccmirror/ccmirror/transport/split"
 )
 
 func TestSyncTwiceSecondRunDoesNothing(t *testing.T) {
