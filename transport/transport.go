@@ -11,13 +11,16 @@
 package transport
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/ccmirror/ccmirror/internal/errclass"
@@ -177,7 +180,45 @@ func Open(ctx context.Context, arg string, opts ...Option) (*Bundle, error) {
 		}
 		b.ReadCloser = f
 	}
+	if err := b.checkHead(); err != nil {
+		b.Close()
+		return nil, err
+	}
 	return b, nil
+}
+
+// laterPart matches a split bundle part's suffix, ".002", ".0017".
+var laterPart = regexp.MustCompile(`^(.+)\.([0-9]{3,})$`)
+
+// checkHead reads the first tar header (kept for the consumer) and fails
+// with words when the stream is not a ccmirror bundle: errclass.ErrVerify
+// saying what it is instead, or, for a later part of a split bundle given
+// on its own, a usage error naming the parts to give.
+func (b *Bundle) checkHead() error {
+	br := bufio.NewReaderSize(b.ReadCloser, headSize)
+	head, err := br.Peek(headSize)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	b.ReadCloser = struct {
+		io.Reader
+		io.Closer
+	}{br, b.ReadCloser}
+	herr := checkHead(head)
+	if herr == nil {
+		return nil
+	}
+	if b.Kind == File {
+		base := filepath.Base(b.Arg)
+		if m := laterPart.FindStringSubmatch(base); m != nil {
+			if n, _ := strconv.Atoi(m[2]); n > 1 {
+				stem := filepath.Join(filepath.Dir(b.Arg), m[1])
+				first := fmt.Sprintf("%s.%0*d", stem, len(m[2]), 1)
+				return &usageError{fmt.Sprintf("this is part %d of a split bundle: give %s or %s%s", n, first, stem, split.ListSuffix)}
+			}
+		}
+	}
+	return herr
 }
 
 // Finish reads what a verifying consumer left (tar padding), so a split

@@ -83,6 +83,11 @@ func ParseAllowedSigners(r io.Reader, name string) (*AllowedSigners, error) {
 		n++
 		e, err := parseSignerLine(sc.Text())
 		if err != nil {
+			if len(a.entries) == 0 {
+				if werr := recognizeWrongFile(name, sc.Text()); werr != nil {
+					return nil, werr
+				}
+			}
 			return nil, fmt.Errorf("%s:%d: %w", name, n, err)
 		}
 		if e == nil {
@@ -93,6 +98,9 @@ func ParseAllowedSigners(r io.Reader, name string) (*AllowedSigners, error) {
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
+			if len(a.entries) == 0 {
+				return nil, &wrongFileError{fmt.Sprintf("%s: not an allowed_signers file: its first line is longer than %d bytes (a bundle? the order is --allowed-signers FILE BUNDLE)", name, maxLine)}
+			}
 			return nil, fmt.Errorf("%s:%d: line longer than %d bytes", name, n+1, maxLine)
 		}
 		return nil, fmt.Errorf("%s: %w", name, err)
