@@ -5,14 +5,35 @@ BIN     := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/ccmirror/ccmirror/mirror.Version=$(VERSION)
 AZURITE_DIR ?= $(CURDIR)/.tools/azurite-run
+DIST    := dist
+# dist: SIGN_KEY=~/.ssh/release signs SHA256SUMS (ssh-keygen -Y sign, namespace "file").
+SIGN_KEY ?=
 
-.PHONY: all build test demo bench fuzz lint clean
+.PHONY: all build test demo bench fuzz lint clean dist
 
 all: build
 
+# build: a static binary (no cgo: it starts on any Linux of its
+# architecture, RHEL/Alma 8's glibc 2.28 included), version stamped.
 build:
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ccmirror ./cmd/ccmirror
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ccmirror ./cmd/ccmirror
 	$(GO) build -o $(BIN)/fakegithub ./cmd/fakegithub
+
+# dist: what to carry to a server (README: Install): static linux/amd64
+# and linux/arm64 binaries, the man page and bash/zsh completions generated
+# from the CLI, and SHA256SUMS (sha256sum -c), signed when SIGN_KEY is set.
+dist: build
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	for arch in amd64 arm64; do \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/ccmirror-linux-$$arch ./cmd/ccmirror || exit 1; \
+	done
+	$(BIN)/ccmirror docs man > $(DIST)/ccmirror.1
+	$(BIN)/ccmirror docs bash > $(DIST)/ccmirror.bash
+	$(BIN)/ccmirror docs zsh > $(DIST)/_ccmirror
+	cd $(DIST) && sha256sum ccmirror-linux-amd64 ccmirror-linux-arm64 ccmirror.1 ccmirror.bash _ccmirror > SHA256SUMS
+	@if [ -n "$(SIGN_KEY)" ]; then ssh-keygen -q -Y sign -f "$(SIGN_KEY)" -n file $(DIST)/SHA256SUMS && \
+	  ssh-keygen -q -Y check-novalidate -n file -s $(DIST)/SHA256SUMS.sig < $(DIST)/SHA256SUMS && echo "signed: $(DIST)/SHA256SUMS.sig"; fi
+	@cd $(DIST) && sha256sum -c --quiet SHA256SUMS && ls -l
 
 # test: vet, then every package with the race detector, against a real
 # Azurite started for the run (and stopped afterwards).
@@ -40,4 +61,4 @@ lint:
 	$(GO) vet ./...
 
 clean:
-	rm -rf $(BIN) out
+	rm -rf $(BIN) out $(DIST)

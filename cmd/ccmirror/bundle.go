@@ -61,17 +61,17 @@ func checkDir(verb, what, dir string) error {
 
 // checkBundleHead fails when path is not a file holding a ccmirror bundle's
 // head (SHA256SUMS, signature, manifest.json), before anything is written.
-func checkBundleHead(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err != nil {
+func checkBundleHead(ctx context.Context, path string) error {
+	if st, err := os.Stat(path); err != nil {
 		return err
 	} else if !st.Mode().IsRegular() {
 		return fmt.Errorf("%s is not a regular file", path)
 	}
+	f, err := transport.Open(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
 	if _, err := staging.Inspect(f); err != nil {
 		return fmt.Errorf("not a ccmirror bundle: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -136,6 +137,11 @@ func runFetch(ctx context.Context, e *env, o *fetchOptions) error {
 			refs = append(refs, r)
 		}
 	}
+	what := strings.Join(o.Refs, " ")
+	if o.Request != "" {
+		what = "--request " + o.Request
+	}
+	e.doing("fetch "+what, "rerun resumes from the cache")
 	f, err := mirror.NewFetcher(opts)
 	if err != nil {
 		return err
@@ -175,7 +181,7 @@ func splitBundle(ctx context.Context, path string, partSize int64, signer manife
 
 func printFetchResult(e *env, res *mirror.Result, signed bool) {
 	for _, w := range res.Warnings {
-		fmt.Fprintf(e.stderr, "warning: %s\n", w)
+		e.warn(w)
 	}
 	for _, p := range res.Manifest.Projects {
 		var n int64

@@ -50,5 +50,5 @@ func runInspect(ctx context.Context, e *env, o *inspectOptions) error {
 	if o.JSON {
 		return staging.WriteJSON(e.stdout, rep)
 	}
-	return rep.WriteText(e.stdout)
+	return e.writeReport(rep.WriteText)
 }

@@ -53,6 +53,7 @@ func runInstall(ctx context.Context, e *env, o *installOptions) error {
 	default:
 		return usagef("install: --builder must be auto, cyclecloud or native, not %q", o.Builder)
 	}
+	e.doing("install "+arg, "nothing half-staged is left; rerun install")
 	if o.Verify, err = o.Trust.load("install", e); err != nil {
 		return err
 	}
@@ -70,7 +71,7 @@ func runInstall(ctx context.Context, e *env, o *installOptions) error {
 			err = jerr
 		}
 	} else if rep != nil && (err == nil || rep.DryRun) {
-		rep.WriteText(e.stdout)
+		e.writeReport(rep.WriteText)
 	}
 	if err != nil {
 		return fmt.Errorf("install %s: %w", arg, err)

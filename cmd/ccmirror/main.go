@@ -21,7 +21,7 @@ import (
 	"github.com/ccmirror/ccmirror/mirror"
 )
 
-// Exit codes, as documented in SPEC.md.
+// Exit codes, as documented in README.md and the man page (ccmirror docs man).
 const (
 	exitOK       = 0
 	exitFailure  = 1
@@ -32,10 +32,30 @@ const (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		signal.Stop(sigs) // a second Ctrl-C kills at once
+		cancel(interrupt{s})
+	}()
 	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
-	stop()
+	cancel(nil)
 	os.Exit(code)
+}
+
+// interrupt is the cause of a context cancelled by a signal.
+type interrupt struct{ sig os.Signal }
+
+func (i interrupt) Error() string { return "interrupted by " + i.sig.String() }
+
+// exitCode is 128 + the signal number, as shells report a process killed by it.
+func (i interrupt) exitCode() int {
+	if s, ok := i.sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return exitFailure
 }
 
 // env holds what a command needs from its surroundings, so commands run in
@@ -46,7 +66,17 @@ type env struct {
 	stderr io.Writer
 	// verbose is the global --verbose flag.
 	verbose bool
+	// warned are the warnings printed so far (each is printed once).
+	warned warnings
+	// task says what the verb is doing and how to resume it, for the
+	// message of an interrupted run (see doing).
+	task, resume string
 }
+
+// doing records what the verb is about to do ("fetch slurm@2.5.0") and what
+// rerunning it does ("rerun resumes from the cache"), for the message when
+// the run is interrupted.
+func (e *env) doing(task, resume string) { e.task, e.resume = task, resume }
 
 // verbs lists every command in the order --help shows them. A new verb is
 // one line here and one file with its constructor.
@@ -62,6 +92,7 @@ var verbs = []func(*env) *cli.Command{
 	syncCommand,
 	splitCommand,
 	joinCommand,
+	docsCommand,
 }
 
 // run executes the CLI with args and returns the process exit code.
@@ -72,11 +103,24 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return exitOK
 	}
+	var sig interrupt
+	if ctx.Err() != nil && errors.As(context.Cause(ctx), &sig) {
+		task := e.task
+		if task == "" {
+			task = strings.Join(args[1:], " ")
+		}
+		msg := "interrupted: " + task
+		if e.resume != "" {
+			msg += " (" + e.resume + ")"
+		}
+		fmt.Fprintf(stderr, "ccmirror: %s\n", printable(msg, maxErrorLine))
+		return sig.exitCode()
+	}
 	msg := oneLine(err.Error())
 	if ctx.Err() != nil {
 		msg = "interrupted: " + msg
 	}
-	fmt.Fprintf(stderr, "ccmirror: %s\n", msg)
+	fmt.Fprintf(stderr, "ccmirror: %s\n", printable(msg, maxErrorLine))
 	return exitCode(ctx, err)
 }
 
@@ -132,6 +176,16 @@ func newApp(e *env) *cli.App {
 	for _, v := range verbs {
 		app.Commands = append(app.Commands, v(e))
 	}
+	app.Action = func(c *cli.Context) error {
+		if c.NArg() == 0 {
+			return cli.ShowAppHelp(c)
+		}
+		var names []string
+		for _, cmd := range visibleCommands(c.App) {
+			names = append(names, cmd.Name)
+		}
+		return usagef("unknown command %q; the commands are: %s (see 'ccmirror --help')", c.Args().First(), strings.Join(names, ", "))
+	}
 	var examples []string
 	for _, c := range app.Commands {
 		c.OnUsageError = onUsage
@@ -151,7 +205,7 @@ func (e *env) logger(quiet bool) *slog.Logger {
 	if e.verbose && !quiet {
 		level = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	return slog.New(onceHandler{slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}), &e.warned})
 }
 
 // oneArg returns the single positional argument of a verb, or a usage error.

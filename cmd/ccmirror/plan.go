@@ -110,10 +110,10 @@ func runPlan(ctx context.Context, e *env, o *planOptions) error {
 
 func printPlan(e *env, s *planSummary, quiet bool) {
 	for _, w := range s.Warnings {
-		fmt.Fprintf(e.stderr, "warning: %s\n", w)
+		e.warn(w)
 	}
 	for _, u := range s.Unresolvable {
-		fmt.Fprintf(e.stderr, "warning: not requested: %s %s (Url %q): %s\n", u.Name, u.Version, u.URL, u.Problem)
+		e.warn(fmt.Sprintf("not requested: %s %s (Url %q): %s", u.Name, u.Version, u.URL, u.Problem))
 	}
 	if quiet {
 		return

@@ -64,16 +64,17 @@ func runPull(ctx context.Context, e *env, o *pullOptions) error {
 	if err != nil {
 		return err
 	}
+	e.doing("pull "+blob.Redact(url), "rerun resumes the download")
 	res, err := blob.Pull(ctx, url, out, blob.Options{Log: e.logger(o.Quiet || o.JSON)})
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(out)
-	if err != nil {
-		return err
+	f, err := transport.Open(ctx, out)
+	var rep *staging.VerifyReport
+	if err == nil {
+		rep, err = staging.Verify(ctx, f, vo)
+		err = f.Finish(err)
 	}
-	rep, err := staging.Verify(ctx, f, vo)
-	f.Close()
 	if err != nil {
 		os.Remove(out)
 		return fmt.Errorf("pull %s: %s removed: %w", res.URL, out, err)

@@ -50,6 +50,7 @@ func runPush(ctx context.Context, e *env, o *pushOptions) error {
 	if err := transport.CheckBlobURL(o.Args[1]); err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
+	e.doing("push "+o.Args[0], "rerun uploads it again; no partial blob is visible")
 	res, err := blob.Push(ctx, o.Args[0], o.Args[1], blob.Options{
 		Log:         e.logger(o.Quiet || o.JSON),
 		Concurrency: o.Concurrency,

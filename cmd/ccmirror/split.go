@@ -47,7 +47,7 @@ func runSplit(ctx context.Context, e *env, o *splitOptions) error {
 	if err != nil {
 		return usagef("split: --size: %v", err)
 	}
-	if err := checkBundleHead(arg); err != nil {
+	if err := checkBundleHead(ctx, arg); err != nil {
 		return wrapOnce("split", arg, err)
 	}
 	dir, what := o.Dir, "--dir"
@@ -61,6 +61,7 @@ func runSplit(ctx context.Context, e *env, o *splitOptions) error {
 	if err != nil {
 		return err
 	}
+	e.doing("split "+arg, "rerun writes the parts again")
 	l, err := split.Split(ctx, arg, o.Dir, size, signer)
 	if err != nil {
 		return wrapOnce("split", arg, err)
@@ -109,6 +110,7 @@ func runJoin(ctx context.Context, e *env, o *joinOptions) error {
 	if err != nil {
 		return err
 	}
+	e.doing("join "+arg, "nothing was written; rerun join")
 	if err := split.Join(ctx, arg, o.Output, partListVerifier(vo)); err != nil {
 		return wrapOnce("join", arg, err)
 	}

@@ -44,5 +44,5 @@ func runStatus(_ context.Context, e *env, o *statusOptions) error {
 	if o.JSON {
 		return staging.WriteJSON(e.stdout, rep)
 	}
-	return rep.WriteText(e.stdout)
+	return e.writeReport(rep.WriteText)
 }

@@ -82,6 +82,7 @@ func runSync(ctx context.Context, e *env, o *syncOptions) error {
 	if !o.Quiet && !o.JSON {
 		opts.Progress = e.stderr // drawn only when stderr is a terminal
 	}
+	e.doing("sync --config "+o.Config, "rerun resumes from the cache; bundles already written are kept")
 	sum, err := syncjob.Run(ctx, cfg, opts)
 	if sum != nil {
 		if o.JSON {

@@ -14,7 +14,7 @@ import (
 )
 
 // insecureWarning is what --insecure-skip-signature prints, once, on stderr.
-const insecureWarning = "WARNING: --insecure-skip-signature: the bundle's signature is NOT checked; anyone could have made it"
+const insecureWarning = "--insecure-skip-signature: the bundle's signature is NOT checked; anyone could have made it"
 
 // trustFlags is the one home of the flags that decide whose bundles are
 // trusted, and of their rule: --allowed-signers FILE is required unless
@@ -50,7 +50,7 @@ func (t *trustFlags) load(verb string, e *env) (staging.VerifyOptions, error) {
 		return o, err
 	}
 	if t.Insecure {
-		fmt.Fprintln(e.stderr, insecureWarning)
+		e.warn(insecureWarning)
 	}
 	return o, nil
 }

@@ -38,6 +38,7 @@ func runVerify(ctx context.Context, e *env, o *verifyOptions) error {
 	if err != nil {
 		return err
 	}
+	e.doing("verify "+arg, "rerun checks it again from the start")
 	vo, err := o.Trust.load("verify", e)
 	if err != nil {
 		return err
@@ -54,5 +55,5 @@ func runVerify(ctx context.Context, e *env, o *verifyOptions) error {
 		return staging.WriteJSON(e.stdout, rep)
 	}
 	fmt.Fprintf(e.stdout, "%s: OK\n", arg)
-	return rep.WriteText(e.stdout)
+	return e.writeReport(rep.WriteText)
 }
