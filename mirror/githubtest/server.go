@@ -119,7 +119,7 @@ type Server struct {
 
 	served atomic.Int64
 	logMu  sync.Mutex
-	log    []RequestLog
+	log    []*RequestLog // entries completed by their respWriter
 }
 
 type stall struct {
@@ -248,7 +248,11 @@ func (s *Server) AssetBytesServed() int64 { return s.served.Load() }
 func (s *Server) Requests() []RequestLog {
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
-	return append([]RequestLog(nil), s.log...)
+	out := make([]RequestLog, len(s.log))
+	for i, e := range s.log {
+		out[i] = *e
+	}
+	return out
 }
 
 // ResetCounters clears the request log and AssetBytesServed.
