@@ -55,6 +55,7 @@ func reg(name string, mode int64) *tar.Header {
 }
 
 func TestUnpackSource(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name     string
 		archive  []*tar.Header
@@ -285,6 +286,7 @@ func FuzzUnpackSource(f *testing.F) {
 // TestSanitizeOutputChains: a built version folder keeps no symlink whose
 // real resolution (through other symlinks) leaves the folder.
 func TestSanitizeOutputChains(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	root, err := os.OpenRoot(dir)
 	if err != nil {

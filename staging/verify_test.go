@@ -13,6 +13,7 @@ import (
 )
 
 func TestVerifyGoodBundle(t *testing.T) {
+	t.Parallel()
 	k, _ := testKeys(t)
 	p := demoProject(t, "1.0.0", "one")
 	bundle := makeBundle(t, []testProject{p}, k.signer)
@@ -58,6 +59,7 @@ func TestVerifyGoodBundle(t *testing.T) {
 }
 
 func TestVerifyUnsigned(t *testing.T) {
+	t.Parallel()
 	bundle := makeBundle(t, []testProject{demoProject(t, "1.0.0", "one")}, nil)
 	_, err := Verify(context.Background(), bytes.NewReader(bundle), VerifyOptions{Allowed: trustedAllowed(t)})
 	if !errors.Is(err, manifest.ErrVerify) || !strings.Contains(err.Error(), "unsigned") {
@@ -89,6 +91,7 @@ func (h *headOnly) Read(p []byte) (int, error) {
 }
 
 func TestInspectReadsOnlyTheHead(t *testing.T) {
+	t.Parallel()
 	k, _ := testKeys(t)
 	p := demoProject(t, "1.0.0", "one")
 	bundle := makeBundle(t, []testProject{p}, k.signer)
