@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -158,9 +157,8 @@ type installer struct {
 	cyclecloud string
 
 	m        *manifest.Manifest
-	tmp      string   // absolute temporary folder
-	troot    *os.Root // the temporary folder
-	modes    map[string]fs.FileMode
+	tmp      string      // absolute temporary folder
+	troot    *os.Root    // the temporary folder
 	blobs    []*blobPlan // unique (project name, blob) pairs
 	projects []*projectWork
 	journal  *journal

@@ -799,6 +799,7 @@ for s in specs/*/; do
   done
 done
 cp blobs/* "build/$name/blobs/"
+chmod 0777 "build/$name"; chmod 0666 "build/$name/project.ini"
 echo "built $name"
 `
 	if err := os.WriteFile(filepath.Join(bin, "cyclecloud"), []byte(script), 0o755); err != nil {
@@ -811,6 +812,13 @@ echo "built $name"
 	}
 	if _, _, mode := statOwner(t, e.staged("demo/1.0.0/default/cluster-init/scripts/10.sh")); mode != 0o755 {
 		t.Errorf("script mode %o", mode)
+	}
+	// Whatever modes the build leaves, the policy decides.
+	if _, _, mode := statOwner(t, e.staged("demo/1.0.0/project.ini")); mode != 0o644 {
+		t.Errorf("project.ini mode %o after a build that left 0666", mode)
+	}
+	if _, _, mode := statOwner(t, e.staged("demo/1.0.0")); mode != 0o755 {
+		t.Errorf("version folder mode %o after a build that left 0777", mode)
 	}
 	if _, err := os.Lstat(e.staged("demo/1.0.0/blobs")); err == nil {
 		t.Errorf("build output's blobs/ copied into the version folder")

@@ -12,15 +12,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// prepareOwnership gives the owner and the bundle's modes to everything
-// about to be placed, while it is still in the temporary folder.
+// prepareOwnership gives the owner, and blobs their policy mode (0644:
+// tar header modes are not signed and are ignored), to everything about to
+// be placed, while it is still in the temporary folder.
 func (in *installer) prepareOwnership() error {
 	uid, gid := in.owner.UID, in.owner.GID
 	for _, bp := range in.blobs {
 		if !bp.carried || (bp.item.Action != ActionAdd && bp.item.Action != ActionReplace) {
 			continue
 		}
-		if err := in.troot.Chmod(bp.payload, in.modes[bp.payload]); err != nil {
+		if err := in.troot.Chmod(bp.payload, blobMode); err != nil {
 			return err
 		}
 		if err := in.troot.Chown(bp.payload, uid, gid); err != nil {

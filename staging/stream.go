@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -19,7 +18,6 @@ import (
 // manifest reader hashes it; a mismatch surfaces as ErrVerify from the
 // last read.
 func (in *installer) stream(ctx context.Context, rd *manifest.Reader) error {
-	in.modes = map[string]fs.FileMode{}
 	var total int64
 	buf := make([]byte, streamBufSize)
 	for {
@@ -54,11 +52,6 @@ func (in *installer) stream(ctx context.Context, rd *manifest.Reader) error {
 			}
 			return fmt.Errorf("%s: %w", p.File.Path, err)
 		}
-		mode := fs.FileMode(p.Mode) & 0o777
-		if mode == 0 {
-			mode = 0o644
-		}
-		in.modes[name] = mode
 		in.hook("payload:" + p.File.Path)
 	}
 }
