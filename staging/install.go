@@ -194,14 +194,14 @@ func (in *installer) run(ctx context.Context, r io.Reader) (err error) {
 	rep := in.rep
 	body := newAsyncHash(ctxio.NewReader(ctx, r))
 	defer body.stop()
-	rd, err := manifest.NewReader(body)
+	rd, err := manifest.NewCheckedReader(body, func(sums, sig []byte) (err error) {
+		rep.Signer, err = checkSignature(sums, sig, in.o.Verify, in.log)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("bundle %s: %w", rep.Bundle, err)
 	}
 	in.m = rd.Manifest()
-	if rep.Signer, err = checkSignature(rd, in.o.Verify, in.log); err != nil {
-		return fmt.Errorf("bundle %s: %w", rep.Bundle, err)
-	}
 	if in.o.Verify.InsecureSkipSignature {
 		rep.Insecure = true
 		rep.Warnings = append(rep.Warnings, insecureWarning)
