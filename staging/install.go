@@ -195,7 +195,7 @@ func (in *installer) run(ctx context.Context, r io.Reader) (err error) {
 	body := newAsyncHash(ctxio.NewReader(ctx, r))
 	defer body.stop()
 	rd, err := manifest.NewCheckedReader(body, func(sums, sig []byte) (err error) {
-		rep.Signer, err = checkSignature(sums, sig, in.o.Verify, in.log)
+		rep.Signer, err = checkSignature(sums, sig, in.o.Verify, in.log, in.warn)
 		return err
 	})
 	if err != nil {

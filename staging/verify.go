@@ -32,9 +32,10 @@ type VerifyOptions struct {
 const insecureWarning = "SIGNATURE NOT CHECKED (--insecure-skip-signature): anyone could have made or changed this bundle; use this only in a lab"
 
 // checkSignature verifies the signature over the raw bytes of SHA256SUMS,
-// before they or manifest.json are parsed (manifest.NewCheckedReader). It fails closed (ErrVerify) on unsigned or badly signed
+// before they or manifest.json are parsed (manifest.NewCheckedReader). The
+// lines allowed_signers skipped are passed to warn. It fails closed (ErrVerify) on unsigned or badly signed
 // bundles unless o.InsecureSkipSignature.
-func checkSignature(sums, sig []byte, o VerifyOptions, log *slog.Logger) (*SignerInfo, error) {
+func checkSignature(sums, sig []byte, o VerifyOptions, log *slog.Logger, warn func(string)) (*SignerInfo, error) {
 	if o.InsecureSkipSignature {
 		log.Warn(insecureWarning)
 		return nil, nil
@@ -44,6 +45,9 @@ func checkSignature(sums, sig []byte, o VerifyOptions, log *slog.Logger) (*Signe
 	}
 	if o.Allowed == nil {
 		return nil, fmt.Errorf("no allowed_signers file to check the signature against (pass --allowed-signers FILE or set CCMIRROR_ALLOWED_SIGNERS): %w", manifest.ErrVerify)
+	}
+	for _, w := range o.Allowed.Warnings() {
+		warn("allowed_signers " + w)
 	}
 	now := time.Now
 	if o.Now != nil {
@@ -72,7 +76,7 @@ func verifyLogged(ctx context.Context, r io.Reader, o VerifyOptions, log *slog.L
 	defer body.stop()
 	var signer *SignerInfo
 	rd, err := manifest.NewCheckedReader(body, func(sums, sig []byte) (err error) {
-		signer, err = checkSignature(sums, sig, o, log)
+		signer, err = checkSignature(sums, sig, o, log, func(w string) { log.Warn(w) })
 		return err
 	})
 	if err != nil {

@@ -131,3 +131,16 @@ func TestInspectReadsOnlyTheHead(t *testing.T) {
 		t.Errorf("garbage: %v, want ErrVerify", err)
 	}
 }
+
+// TestInstallWarnsAboutSkippedSignerLines: a cert-authority line in
+// allowed_signers is skipped, and the install says so.
+func TestInstallWarnsAboutSkippedSignerLines(t *testing.T) {
+	t.Parallel()
+	k, _ := testKeys(t)
+	e := newEnv(t)
+	e.opts.Verify.Allowed = allowed(t, "ca@example.com cert-authority "+k.pubLine+"\nadmin@example.com "+k.pubLine+"\n")
+	rep := e.mustInstall(makeBundle(t, []testProject{demoProject(t, "1.0.0", "one")}, k.signer))
+	if w := strings.Join(rep.Warnings, "\n"); !strings.Contains(w, "allowed_signers allowed_signers:1: skipped: cert-authority") {
+		t.Errorf("warnings %q do not name the skipped line", rep.Warnings)
+	}
+}
