@@ -100,6 +100,13 @@ func ParseAllowedSigners(r io.Reader, name string) (*AllowedSigners, error) {
 	n := 0
 	for sc.Scan() {
 		n++
+		if len(a.entries) == 0 && len(a.warnings) == 0 {
+			// The first meaningful line tells a key or a bundle given
+			// as allowed_signers by mistake.
+			if werr := recognizeWrongFile(name, sc.Text()); werr != nil {
+				return nil, werr
+			}
+		}
 		e, err := parseSignerLine(sc.Text())
 		var skip *skipLine
 		if errors.As(err, &skip) {
@@ -107,11 +114,6 @@ func ParseAllowedSigners(r io.Reader, name string) (*AllowedSigners, error) {
 			continue
 		}
 		if err != nil {
-			if len(a.entries) == 0 {
-				if werr := recognizeWrongFile(name, sc.Text()); werr != nil {
-					return nil, werr
-				}
-			}
 			return nil, fmt.Errorf("%s:%d: %w", name, n, err)
 		}
 		if e == nil {
