@@ -67,33 +67,21 @@ func Join(ctx context.Context, listOrFirstPart, out string, verify func(msg, sig
 	if err := notAnInput(out, rc.(*partsReader).dir, l); err != nil {
 		return fmt.Errorf("join %s: %w", listOrFirstPart, err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.tmp")
+	f, err := atomicfile.Create(out, 0o644)
 	if err != nil {
 		return fmt.Errorf("join %s: %w", listOrFirstPart, err)
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
+	defer f.Abort()
 	// Hide *os.File's ReadFrom so the 1 MiB buffer is used.
 	if _, err := io.CopyBuffer(struct{ io.Writer }{f}, rc, make([]byte, bufSize)); err != nil {
-		return fmt.Errorf("join %s: %w", listOrFirstPart, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("join %s: %w", listOrFirstPart, err)
-	}
-	if err := f.Close(); err != nil {
 		return fmt.Errorf("join %s: %w", listOrFirstPart, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("join %s: %w", listOrFirstPart, err)
 	}
-	if err := os.Rename(f.Name(), out); err != nil {
+	if err := f.Commit(); err != nil {
 		return fmt.Errorf("join %s: %w", listOrFirstPart, err)
 	}
-	_ = atomicfile.SyncDir(filepath.Dir(out)) // best effort: FAT32 cannot sync a folder on some platforms
 	return nil
 }
 

@@ -825,3 +825,44 @@ func FuzzParseSize(f *testing.F) {
 		}
 	})
 }
+
+// TestResplitReplacesEveryPart: a second split of the same bundle into
+// fewer parts (or wider part numbers) removes what the first left, so
+// `cat BUNDLE.0*` is still the bundle; parts and joined bundles are 0644.
+func TestResplitReplacesEveryPart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	p, data := writeBundle(t, dir, 5000)
+	signer, pub := newKey(t)
+	for _, size := range []int64{500, 2000, 5, 4999, 1000} { // 10, 3, 1000 (width 4), 2, 5 parts
+		l, err := Split(ctx, p, "", size, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := catParts(t, dir); !bytes.Equal(got, data) {
+			t.Fatalf("after splitting into %d parts, cat of the parts is %d bytes, want the bundle's %d", l.Count, len(got), len(data))
+		}
+		var parts int
+		for _, n := range dirNames(t, dir) {
+			if strings.HasPrefix(n, bundleName+".") && strings.Trim(n[len(bundleName)+1:], "0123456789") == "" {
+				parts++
+				if st, _ := os.Stat(filepath.Join(dir, n)); st.Mode().Perm() != 0o644 {
+					t.Errorf("%s has mode %v, want 0644", n, st.Mode().Perm())
+				}
+			}
+		}
+		if parts != l.Count {
+			t.Errorf("split into %d parts left %d part files", l.Count, parts)
+		}
+	}
+	out := filepath.Join(dir, "joined.tar")
+	if err := Join(ctx, filepath.Join(dir, bundleName+".parts"), out, verifier(pub)); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(out); st.Mode().Perm() != 0o644 {
+		t.Errorf("joined bundle has mode %v, want 0644", st.Mode().Perm())
+	}
+	if names := dirNames(t, dir); slices.ContainsFunc(names, func(n string) bool { return strings.Contains(n, ".tmp") }) {
+		t.Errorf("temporary files left: %v", names)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/ccmirror/ccmirror/internal/atomicfile"
 	"github.com/ccmirror/ccmirror/internal/ctxio"
@@ -28,7 +29,7 @@ const bufSize = 1 << 20
 // is written under a temporary name and renamed when complete; the list is
 // written last, so a list on disk means every part it names is complete.
 // On any error, or when ctx is cancelled, every file Split wrote is removed.
-// A nil signer writes an unsigned list (and removes a stale signature).
+// A nil signer writes an unsigned list (an earlier signature is removed).
 func Split(ctx context.Context, bundlePath, dir string, partSize int64, signer manifest.Signer) (_ *List, err error) {
 	if partSize <= 0 {
 		return nil, fmt.Errorf("split %s: part size %d must be positive", bundlePath, partSize)
@@ -67,6 +68,16 @@ func Split(ctx context.Context, bundlePath, dir string, partSize int64, signer m
 		}
 	}()
 
+	// An earlier split's list goes first, so no list ever names parts that
+	// are being replaced; its left-over parts go once the new list is in place.
+	listName := ListName(bundle)
+	sigName := listName + SigSuffix
+	for _, n := range []string{listName, sigName} {
+		if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("split %s: remove the earlier %s: %w", bundlePath, n, err)
+		}
+	}
+
 	l := &List{Schema: Schema, Bundle: bundle, Size: size, PartSize: partSize, Count: int(count)}
 	whole := sha256.New()
 	buf := make([]byte, bufSize)
@@ -101,8 +112,6 @@ func Split(ctx context.Context, bundlePath, dir string, partSize int64, signer m
 	if err != nil {
 		return nil, fmt.Errorf("split %s: %w", bundlePath, err)
 	}
-	listName := ListName(bundle)
-	sigName := listName + SigSuffix
 	if signer != nil {
 		sig, err := signer.Sign(b)
 		if err != nil {
@@ -115,10 +124,13 @@ func Split(ctx context.Context, bundlePath, dir string, partSize int64, signer m
 	if err := writeBytes(ctx, dir, listName, b, &written); err != nil {
 		return nil, fmt.Errorf("split %s: %w", bundlePath, err)
 	}
-	if signer == nil {
-		// A signature left from an earlier split would not match this list.
-		if err := os.Remove(filepath.Join(dir, sigName)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("split %s: remove stale signature: %w", bundlePath, err)
+	stale, err := staleParts(dir, bundle, l.Parts)
+	if err != nil {
+		return nil, fmt.Errorf("split %s: %w", bundlePath, err)
+	}
+	for _, p := range stale {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("split %s: remove %s left by an earlier split: %w", bundlePath, filepath.Base(p), err)
 		}
 	}
 	_ = atomicfile.SyncDir(dir) // best effort: FAT32 cannot sync a folder on some platforms
@@ -142,33 +154,51 @@ func writeBytes(ctx context.Context, dir, name string, b []byte, written *[]stri
 	return nil
 }
 
-// writeFile creates dir/name through a temporary file in dir that fill
-// writes, synced and renamed into place once complete. Both the temporary
-// and the final path are appended to written so the caller can remove them.
+// writeFile creates dir/name (mode 0644, like a bundle) through
+// internal/atomicfile: a temporary file in dir that fill writes, synced and
+// renamed into place once complete. The final path is appended to written
+// so the caller can remove it; a failed write leaves nothing.
 func writeFile(ctx context.Context, dir, name string, written *[]string, fill func(io.Writer) error) error {
-	f, err := os.CreateTemp(dir, "."+name+".*.tmp")
+	final := filepath.Join(dir, name)
+	f, err := atomicfile.Create(final, 0o644)
 	if err != nil {
 		return err
 	}
-	*written = append(*written, f.Name())
+	defer f.Abort()
 	if err := fill(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	final := filepath.Join(dir, name)
-	if err := os.Rename(f.Name(), final); err != nil {
+	if err := f.Commit(); err != nil {
 		return err
 	}
 	*written = append(*written, final)
 	return nil
+}
+
+// staleParts lists the files in dir that look like parts of bundle
+// ("BUNDLE.001", "BUNDLE.0004") but are not in keep: what an earlier split
+// into more parts, or with a wider number, left.
+func staleParts(dir, bundle string, keep []Part) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	kept := map[string]bool{}
+	for _, p := range keep {
+		kept[p.Name] = true
+	}
+	var out []string
+	for _, e := range entries {
+		n := e.Name()
+		if kept[n] || !strings.HasPrefix(n, bundle+".") || e.IsDir() {
+			continue
+		}
+		if digits := n[len(bundle)+1:]; len(digits) >= 3 && strings.Trim(digits, "0123456789") == "" {
+			out = append(out, filepath.Join(dir, n))
+		}
+	}
+	return out, nil
 }
