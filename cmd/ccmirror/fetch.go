@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ccmirror/ccmirror/internal/ctxio"
+	"github.com/ccmirror/ccmirror/internal/errclass"
 	"github.com/ccmirror/ccmirror/internal/text"
 	"github.com/ccmirror/ccmirror/manifest"
 	"github.com/ccmirror/ccmirror/mirror"
@@ -29,6 +32,7 @@ type fetchOptions struct {
 	Request        string
 	AllowedSigners string
 	SplitSize      string
+	Force          bool
 	Quiet          bool
 	JSON           bool
 }
@@ -55,6 +59,7 @@ func fetchCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "request", Destination: &o.Request, Usage: "fetch what a request `FILE` from 'ccmirror plan' asks for"},
 			&cli.StringFlag{Name: "allowed-signers", EnvVars: []string{"CCMIRROR_ALLOWED_SIGNERS"}, Destination: &o.AllowedSigners, Usage: "with --request: require the request to be signed by a key in this allowed_signers `FILE`"},
 			&cli.StringFlag{Name: "split-size", Destination: &o.SplitSize, Usage: "cut the bundle into parts of `SIZE` (e.g. 4095M for FAT32) plus a signed part list"},
+			&cli.BoolFlag{Name: "force", Destination: &o.Force, Usage: "replace an existing -o FILE that holds a different bundle"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Destination: &o.Quiet, Usage: "print only warnings and errors"},
 			&cli.BoolFlag{Name: "json", Destination: &o.JSON, Usage: "print a JSON summary on stdout"},
 		),
@@ -146,7 +151,16 @@ func runFetch(ctx context.Context, e *env, o *fetchOptions) error {
 	if err != nil {
 		return err
 	}
-	res, err := f.Fetch(ctx, refs, o.Output)
+	out, commit := o.Output, func(*mirror.Result) error { return nil }
+	if o.Output != "" && !o.Force {
+		out, commit = guardOutput(ctx, o.Output)
+	}
+	res, err := f.Fetch(ctx, refs, out)
+	if err == nil {
+		err = commit(res)
+	} else if out != o.Output {
+		os.Remove(out)
+	}
 	if err != nil {
 		return err
 	}
@@ -167,6 +181,39 @@ func runFetch(ctx context.Context, e *env, o *fetchOptions) error {
 		fmt.Fprintf(e.stdout, "split into %d parts of at most %s: %s.001 … and %s\n", parts.Count, text.HumanBytes(partSize), res.Path, split.ListName(res.Path))
 	}
 	return nil
+}
+
+// guardOutput keeps fetch from replacing an existing, different -o FILE
+// without --force: when path exists, the bundle is written beside it under
+// a temporary name, and commit puts it in place only when its content is
+// the same (replacing identical content is fine), else removes it and
+// fails with errclass.ErrConflict (exit 5).
+func guardOutput(ctx context.Context, path string) (tmp string, commit func(*mirror.Result) error) {
+	st, err := os.Stat(path)
+	if err != nil || !st.Mode().IsRegular() {
+		return path, func(*mirror.Result) error { return nil }
+	}
+	tmp = filepath.Join(filepath.Dir(path), fmt.Sprintf(".%s.ccmirror-new-%d", filepath.Base(path), os.Getpid()))
+	return tmp, func(res *mirror.Result) error {
+		defer os.Remove(tmp)
+		newSum, _, err := ctxio.HashFile(ctx, tmp)
+		if err != nil {
+			return err
+		}
+		oldSum, _, err := ctxio.HashFile(ctx, path)
+		if err != nil {
+			return err
+		}
+		if newSum != oldSum {
+			return fmt.Errorf("fetch: %s exists and holds a different bundle (sha256 %.12s…, the new one %.12s…); pass --force to replace it, or -o another file: %w",
+				path, oldSum, newSum, errclass.ErrConflict)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return fmt.Errorf("fetch: %w", err)
+		}
+		res.Path = path
+		return nil
+	}
 }
 
 // splitBundle cuts a freshly written bundle into parts and removes the
