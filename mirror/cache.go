@@ -61,6 +61,7 @@ type indexEntry struct {
 	Digest  string    `json:"digest,omitempty"` // hex sha256 GitHub announced
 	Size    int64     `json:"size"`
 	SHA256  string    `json:"sha256"`
+	Commit  string    `json:"commit,omitempty"` // a tag record: the commit its archive was fetched at
 	Updated time.Time `json:"updated"`
 }
 
@@ -140,6 +141,24 @@ func (c *cache) lookup(key string) (indexEntry, bool) {
 		return indexEntry{}, false
 	}
 	return e, true
+}
+
+// tagCommit returns the commit a tag's archive was last fetched at.
+func (c *cache) tagCommit(key string) (string, bool) {
+	b, err := os.ReadFile(c.indexPath(key))
+	if err != nil {
+		return "", false
+	}
+	var e indexEntry
+	if json.Unmarshal(b, &e) != nil || e.Key != key || e.Commit == "" {
+		return "", false
+	}
+	return e.Commit, true
+}
+
+// recordTagCommit remembers the commit a tag's archive was fetched at.
+func (c *cache) recordTagCommit(key, commit string) error {
+	return c.record(indexEntry{Key: key, Commit: commit})
 }
 
 // record stores the index entry for e.Key.
@@ -264,6 +283,13 @@ func (c *cache) fetch(ctx context.Context, d *downloader, key string, req dlRequ
 			_ = c.record(indexEntry{Key: key, Digest: req.digest, Size: req.size, SHA256: req.digest})
 		}
 		return object{SHA256: req.digest, Size: req.size}, fetchStats{hit: true, saved: req.size}, nil
+	}
+	if req.immutable {
+		// The key names the content: what was stored under it is it, as
+		// long as it still has the size (and digest, if any) announced.
+		if e, ok := c.lookup(key); ok && (req.size < 0 || e.Size == req.size) && (req.digest == "" || e.SHA256 == req.digest) {
+			return object{SHA256: e.SHA256, Size: e.Size, ETag: e.ETag}, fetchStats{hit: true, saved: e.Size}, nil
+		}
 	}
 	var known indexEntry
 	if e, ok := c.lookup(key); ok && (req.size < 0 || e.Size == req.size) && req.digest == "" && e.ETag != "" {

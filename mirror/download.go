@@ -28,6 +28,10 @@ type dlRequest struct {
 	size   int64       // expected size, -1 when unknown
 	digest string      // expected sha256 hex, "" when unknown
 	ifNone string      // ETag for a conditional request (If-None-Match), "" for none
+	// immutable says the key names content that never changes (an asset's
+	// identity, an archive's commit): what the cache index holds for it is
+	// used without asking the server.
+	immutable bool
 	// received, when not nil, is called once the body has arrived, before
 	// the file is synced and stored: the download's slot is free then.
 	received func()
@@ -63,6 +67,12 @@ type downloader struct {
 func (d *downloader) download(ctx context.Context, req dlRequest, f *os.File, h hash.Hash, off int64, etag string, onHeaders func(etag string)) (dlResult, error) {
 	res := dlResult{etag: etag}
 	fails := 0
+	// resumable says the last response showed Range support (a 206, or
+	// Accept-Ranges: bytes). GitHub's archive host streams archives
+	// without it (chunked, no Content-Length, no ETag): an interrupted
+	// archive starts again from zero instead of asking for a range it
+	// would ignore, and never has a piece appended to what it sent before.
+	resumable := off > 0
 	restart := func() error {
 		if err := f.Truncate(0); err != nil {
 			return err
@@ -137,6 +147,7 @@ func (d *downloader) download(ctx context.Context, req dlRequest, f *os.File, h 
 				}
 			}
 			res.etag = resp.Header.Get("ETag")
+			resumable = strings.EqualFold(strings.TrimSpace(resp.Header.Get("Accept-Ranges")), "bytes")
 		case http.StatusPartialContent:
 			start, ok := contentRangeStart(resp.Header.Get("Content-Range"))
 			if !ok || start != off {
@@ -151,6 +162,7 @@ func (d *downloader) download(ctx context.Context, req dlRequest, f *os.File, h 
 				continue
 			}
 			res.resumed = true
+			resumable = true
 			if e := resp.Header.Get("ETag"); e != "" {
 				res.etag = e
 			}
@@ -191,14 +203,22 @@ func (d *downloader) download(ctx context.Context, req dlRequest, f *os.File, h 
 		if errors.As(rerr, &ve) {
 			return res, fmt.Errorf("%s: %w", req.label, rerr)
 		}
-		if n > 0 {
-			fails = 0
+		if n > 0 && resumable {
+			fails = 0 // progress kept: what arrived is not asked for again
 		}
 		if fails++; fails > d.policy.retryMax {
 			return res, upstreamWrap(rerr, "%s: GET %s: interrupted %d times", req.label, redact(req.url), fails)
 		}
 		wait := jitterBackoff(d.policy.waitMin, d.policy.waitMax, fails-1)
-		d.policy.log.Info("download interrupted, resuming", "file", req.label, "at", off, "error", rerr.Error(), "wait", wait.Round(time.Millisecond))
+		if !resumable && off > 0 {
+			d.policy.log.Info("download interrupted and the server cannot resume it (no Range support): restarting from zero",
+				"file", req.label, "lost", off, "error", rerr.Error(), "wait", wait.Round(time.Millisecond))
+			if err := restart(); err != nil {
+				return res, err
+			}
+		} else {
+			d.policy.log.Info("download interrupted, resuming", "file", req.label, "at", off, "error", rerr.Error(), "wait", wait.Round(time.Millisecond))
+		}
 		if err := sleepCtx(ctx, wait); err != nil {
 			return res, fmt.Errorf("%s: %w", req.label, err)
 		}

@@ -111,9 +111,22 @@ type Result struct {
 	Cached int64
 	// CacheHits is the number of files reused from the cache.
 	CacheHits int
+	// Resolved says what each ref resolved to and, for "latest", why.
+	Resolved []Resolution
 	// Warnings are notes a user should read (e.g. a project.ini version
 	// that differs from the tag); they are also logged.
 	Warnings []string
+}
+
+// Resolution is what one ref of a Fetch resolved to.
+type Resolution struct {
+	// Ref is the ref as given, NAME@VERSION ("slurm@latest").
+	Ref string
+	// Tag is the release tag it resolved to.
+	Tag string
+	// Note, for "latest", is the one line saying what was chosen and why:
+	// "slurm latest → 4.0.9 (highest version; GitHub marks 3.0.13 latest)".
+	Note string `json:",omitempty"`
 }
 
 // DefaultOutput is the bundle name Fetch uses when out is "": for one
@@ -258,6 +271,9 @@ func (f *Fetcher) Fetch(ctx context.Context, refs []Ref, out string) (*Result, e
 		Cached:     run.saved.Load(),
 		CacheHits:  int(run.hits.Load()),
 		Warnings:   run.warnings,
+	}
+	for _, p := range plans {
+		res.Resolved = append(res.Resolved, Resolution{Ref: p.ref.String(), Tag: p.rel.Tag, Note: p.note})
 	}
 	f.log.Info("bundle written", "path", out, "projects", len(m.Projects), "files", len(entries),
 		"downloaded", res.Downloaded, "from_cache", res.Cached, "signed", f.o.Signer != nil)
