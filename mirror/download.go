@@ -64,9 +64,37 @@ type downloader struct {
 // and checks the final size and sha256 against req (ErrVerify on mismatch).
 // onHeaders, when non-nil, is told the ETag as soon as a response starts so
 // the caller can remember it for a later resume.
+//
+// Every download is bounded: at most the announced size (or, when none is
+// announced, the policy's ceiling for downloads of unknown size), at most
+// retryMax+1 attempts in all (progress does not renew them) and at most
+// the policy's total time; a body idle for the stall timeout is an
+// interrupted attempt. Exceeding a limit fails at once with ErrUpstream
+// naming the URL and the limit. A write to f that fails is a local fault:
+// never retried, never ErrUpstream.
 func (d *downloader) download(ctx context.Context, req dlRequest, f *os.File, h hash.Hash, off int64, etag string, onHeaders func(etag string)) (dlResult, error) {
+	parent := ctx
+	ctx, stop := context.WithTimeout(ctx, d.policy.timeout)
+	defer stop()
+	res, err := d.attempts(ctx, req, f, h, off, etag, onHeaders)
+	if err != nil && parent.Err() == nil && ctx.Err() != nil {
+		return res, upstreamf("%s: GET %s: not complete after %s, the time limit of one download", req.label, redact(req.url), d.policy.timeout)
+	}
+	return res, err
+}
+
+// limit is the byte limit of req's body and what it stands for.
+func (d *downloader) limit(req dlRequest) (int64, string) {
+	if req.size >= 0 {
+		return req.size, "announced"
+	}
+	return d.policy.maxBody, "allowed for a download of unknown size"
+}
+
+func (d *downloader) attempts(ctx context.Context, req dlRequest, f *os.File, h hash.Hash, off int64, etag string, onHeaders func(etag string)) (dlResult, error) {
 	res := dlResult{etag: etag}
 	fails := 0
+	limit, limitWhy := d.limit(req)
 	// resumable says the last response showed Range support (a 206, or
 	// Accept-Ranges: bytes). GitHub's archive host streams archives
 	// without it (chunked, no Content-Length, no ETag): an interrupted
@@ -188,7 +216,7 @@ func (d *downloader) download(ctx context.Context, req dlRequest, f *os.File, h 
 		if onHeaders != nil {
 			onHeaders(res.etag)
 		}
-		n, rerr := d.copyBody(actx, cancel, f, h, req.sink, resp, req.size-off, req.size >= 0)
+		n, rerr := d.copyBody(actx, cancel, f, h, req.sink, resp, limit-off)
 		resp.Body.Close()
 		cancel()
 		off += n
@@ -199,13 +227,22 @@ func (d *downloader) download(ctx context.Context, req dlRequest, f *os.File, h 
 		if ctx.Err() != nil {
 			return res, fmt.Errorf("%s: %w", req.label, ctx.Err())
 		}
-		var ve verifyErr
-		if errors.As(rerr, &ve) {
+		var (
+			le *limitErr
+			lf *localFault
+		)
+		switch {
+		case errors.As(rerr, &le):
+			// What came is not trusted to resume from.
+			if err := f.Truncate(0); err != nil {
+				return res, newLocalFault("truncate", f.Name(), err)
+			}
+			return res, upstreamf("%s: GET %s: more than the %d bytes %s", req.label, redact(req.url), limit, limitWhy)
+		case errors.As(rerr, &lf):
 			return res, fmt.Errorf("%s: %w", req.label, rerr)
 		}
-		if n > 0 && resumable {
-			fails = 0 // progress kept: what arrived is not asked for again
-		}
+		// The attempt budget is for the whole download: a server that
+		// always breaks off after some bytes does not get attempts forever.
 		if fails++; fails > d.policy.retryMax {
 			return res, upstreamWrap(rerr, "%s: GET %s: interrupted %d times", req.label, redact(req.url), fails)
 		}
@@ -234,17 +271,15 @@ func (d *downloader) download(ctx context.Context, req dlRequest, f *os.File, h 
 	return res, nil
 }
 
-// verifyErr is a body that cannot be right (longer than announced).
-type verifyErr struct{ msg string }
+// limitErr is a body longer than its limit.
+type limitErr struct{}
 
-func (e verifyErr) Error() string { return e.msg }
-
-func (e verifyErr) Unwrap() error { return manifest.ErrVerify }
+func (*limitErr) Error() string { return "body longer than its limit" }
 
 // copyBody copies resp's body into f and h. Each read must deliver data
-// within the idle timeout, else the attempt is cancelled as stalled. When
-// bounded, more than remaining bytes is a verification failure.
-func (d *downloader) copyBody(actx context.Context, cancel context.CancelFunc, f *os.File, h hash.Hash, sink *teeSink, resp *http.Response, remaining int64, bounded bool) (int64, error) {
+// within the idle timeout, else the attempt is cancelled as stalled. More
+// than remaining bytes is a *limitErr; a failed write a *localFault.
+func (d *downloader) copyBody(actx context.Context, cancel context.CancelFunc, f *os.File, h hash.Hash, sink *teeSink, resp *http.Response, remaining int64) (int64, error) {
 	var (
 		mu      sync.Mutex
 		stalled bool
@@ -266,8 +301,8 @@ func (d *downloader) copyBody(actx context.Context, cancel context.CancelFunc, f
 		k, err := resp.Body.Read(buf)
 		if k > 0 {
 			timer.Reset(d.policy.idle)
-			if bounded && n+int64(k) > remaining {
-				return n, verifyErr{fmt.Sprintf("server sent more than the %d bytes expected", n+remaining)}
+			if n+int64(k) > remaining {
+				return n, &limitErr{}
 			}
 			var werr error
 			if sink != nil {
@@ -276,7 +311,7 @@ func (d *downloader) copyBody(actx context.Context, cancel context.CancelFunc, f
 				_, werr = f.Write(buf[:k])
 			}
 			if werr != nil {
-				return n, werr
+				return n, newLocalFault("write", f.Name(), werr)
 			}
 			h.Write(buf[:k])
 			n += int64(k)

@@ -85,11 +85,11 @@ func (r *fetchRun) resolve(ctx context.Context, ref Ref) (*projectPlan, error) {
 	}
 	scan, err := scanArchive(ctx, f.cache.objectPath(p.archive.SHA256))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", p.label(), err)
+		return p, fmt.Errorf("%s: %w", p.label(), err)
 	}
 	ini, err := manifest.ParseProjectINI(bytes.NewReader(scan.projectINI), ref.Repository()+"@"+rel.Tag+"/project.ini")
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", p.label(), err)
+		return p, fmt.Errorf("%s: %w", p.label(), err)
 	}
 	if !manifest.ValidName(ini.Name) || !manifest.ValidName(ini.Version) {
 		return nil, fmt.Errorf("%s: project.ini names project %q version %q: unsafe name: %w", p.label(), ini.Name, ini.Version, manifest.ErrVerify)
@@ -103,7 +103,7 @@ func (r *fetchRun) resolve(ctx context.Context, ref Ref) (*projectPlan, error) {
 		"tag", rel.Tag, "commit", p.commit, "blobs", len(ini.Blobs), "assets", len(rel.Assets))
 
 	if err := r.locate(ctx, p, scan); err != nil {
-		return nil, err
+		return p, err
 	}
 	return p, nil
 }
