@@ -209,13 +209,17 @@ func (g *ghAPI) commit(ctx context.Context, owner, repo, tag string) (string, er
 	return c.SHA, nil
 }
 
+// releasesPerPage keeps one page of releases well under
+// DefaultMaxAPIBytes even for releases with many assets.
+const releasesPerPage = 50
+
 // releases lists every release of the repository, newest first (GitHub's
 // order), following pagination.
 func (g *ghAPI) releases(ctx context.Context, owner, repo string) ([]Release, error) {
 	var all []Release
 	for page := 1; page != 0; {
 		var rs []Release
-		resp, err := g.get(ctx, fmt.Sprintf("%s/releases?per_page=100&page=%d", repoPath(owner, repo), page), &rs)
+		resp, err := g.get(ctx, fmt.Sprintf("%s/releases?per_page=%d&page=%d", repoPath(owner, repo), releasesPerPage, page), &rs)
 		if err != nil {
 			if errors.Is(err, errNotFound) {
 				return nil, upstreamf("list releases: repository %s/%s not found", owner, repo)

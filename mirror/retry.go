@@ -30,9 +30,10 @@ const (
 	// DefaultMaxDownloadBytes bounds a download whose size is not announced
 	// (a source archive): CycleCloud project sources are megabytes.
 	DefaultMaxDownloadBytes = 4 << 30
-	// DefaultMaxAPIBytes bounds one API answer (a page of 100 releases with
-	// their assets is a few MiB).
-	DefaultMaxAPIBytes = 32 << 20
+	// DefaultMaxAPIBytes bounds one API answer, which is decoded in memory:
+	// a page of 50 releases with 60 assets each is about 5 MiB, and 8 MiB
+	// keeps a fetch under 64 MiB of memory whatever the server sends.
+	DefaultMaxAPIBytes = 8 << 20
 )
 
 // RateLimitError reports that GitHub's API rate limit is exhausted until a
