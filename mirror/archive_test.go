@@ -8,6 +8,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ccmirror/ccmirror/manifest"
 )
@@ -135,11 +136,16 @@ func FuzzRetryHeaders(f *testing.F) {
 	f.Add(429, "", "", "120")
 	f.Add(429, "", "", "Fri, 31 Dec 1999 23:59:59 GMT")
 	f.Add(403, "0", "-99999999999999999", "-1")
+	f.Add(429, "", "", "9227000000")
+	f.Add(403, "0", "99999999999999999", "")
 	f.Fuzz(func(t *testing.T, status int, remaining, reset, retry string) {
 		resp := &httpResponse{status: status, h: map[string]string{"X-RateLimit-Remaining": remaining, "X-RateLimit-Reset": reset, "Retry-After": retry}}
 		wait, _, limited := rateLimited(resp.build())
-		if limited && wait < 0 {
-			t.Fatalf("negative wait %v", wait)
+		if limited && (wait < 0 || wait > maxHeaderWait+2*time.Second) {
+			t.Fatalf("wait %v out of range", wait)
+		}
+		if d, ok := retryAfter(resp.build()); ok && (d < 0 || d > maxHeaderWait) {
+			t.Fatalf("Retry-After %q: wait %v out of range", retry, d)
 		}
 	})
 }

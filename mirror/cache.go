@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -31,11 +32,10 @@ import (
 //	tmp/                  objects being written, renamed into objects/ when complete
 //	bundles/<key>.tar     the last bundles written, hard links (see bundlecache.go)
 //
-// An object is hashed once, as it is stored, and stamped then: its mtime
-// is set to stampTime(sha256). Writing to a file moves its mtime to the
-// present, so an object whose size and stamp are intact still holds the
-// bytes that were hashed, and a bundle can be written from it without
-// hashing it again; an object without its stamp is hashed again.
+// An object is hashed as it is stored and named by that hash; it is hashed
+// again whenever it is copied into a bundle (nothing on disk proves its
+// bytes unchanged since), and an object found changed is dropped and
+// downloaded again (see verify.go).
 //
 // Index and partial names are the sha256 of the download's key (the asset's
 // API URL or the archive URL). Everything is written to a temporary file and
@@ -61,6 +61,7 @@ type indexEntry struct {
 	Digest  string    `json:"digest,omitempty"` // hex sha256 GitHub announced
 	Size    int64     `json:"size"`
 	SHA256  string    `json:"sha256"`
+	Commit  string    `json:"commit,omitempty"` // a tag record: the commit its archive was fetched at
 	Updated time.Time `json:"updated"`
 }
 
@@ -142,6 +143,24 @@ func (c *cache) lookup(key string) (indexEntry, bool) {
 	return e, true
 }
 
+// tagCommit returns the commit a tag's archive was last fetched at.
+func (c *cache) tagCommit(key string) (string, bool) {
+	b, err := os.ReadFile(c.indexPath(key))
+	if err != nil {
+		return "", false
+	}
+	var e indexEntry
+	if json.Unmarshal(b, &e) != nil || e.Key != key || e.Commit == "" {
+		return "", false
+	}
+	return e.Commit, true
+}
+
+// recordTagCommit remembers the commit a tag's archive was fetched at.
+func (c *cache) recordTagCommit(key, commit string) error {
+	return c.record(indexEntry{Key: key, Commit: commit})
+}
+
 // record stores the index entry for e.Key.
 func (c *cache) record(e indexEntry) error {
 	e.Updated = time.Now().UTC()
@@ -169,41 +188,7 @@ func (c *cache) adopt(path, sha string) error {
 	if err := os.Chmod(path, 0o644); err != nil {
 		return err
 	}
-	if t, ok := stampTime(sha); ok {
-		if err := os.Chtimes(path, t, t); err != nil {
-			return err
-		}
-	}
 	return os.Rename(path, dst)
-}
-
-// stampEpoch is the base of the stamp an object's mtime carries.
-var stampEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
-
-// stampTime is the mtime adopt gives the object with this sha256:
-// 2000-01-01T00:00:00Z plus a fraction of a second taken from the hash, a
-// value no write to the file leaves behind.
-func stampTime(sha string) (time.Time, bool) {
-	if !manifest.ValidHash(sha) {
-		return time.Time{}, false
-	}
-	b, err := hex.DecodeString(sha[:8])
-	if err != nil {
-		return time.Time{}, false
-	}
-	ns := (uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])) % 1_000_000_000
-	return stampEpoch.Add(time.Duration(ns)), true
-}
-
-// intact reports whether the object with this sha256 exists with the
-// given size and its stamp, i.e. unchanged since it was hashed and stored.
-func (c *cache) intact(sha string, size int64) bool {
-	t, ok := stampTime(sha)
-	if !ok {
-		return false
-	}
-	st, err := os.Stat(c.objectPath(sha))
-	return err == nil && st.Mode().IsRegular() && st.Size() == size && st.ModTime().Equal(t)
 }
 
 // put stores r's content as an object, hashing it on the way, and returns
@@ -216,8 +201,7 @@ func (c *cache) put(ctx context.Context, r io.Reader) (string, int64, error) {
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(tmp, h), ctxio.NewReader(ctx, r))
 	if err == nil {
-		// Durable before it is stamped and named: a stamped object is
-		// trusted without hashing it again.
+		// Durable before it is named.
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
@@ -264,6 +248,13 @@ func (c *cache) fetch(ctx context.Context, d *downloader, key string, req dlRequ
 			_ = c.record(indexEntry{Key: key, Digest: req.digest, Size: req.size, SHA256: req.digest})
 		}
 		return object{SHA256: req.digest, Size: req.size}, fetchStats{hit: true, saved: req.size}, nil
+	}
+	if req.immutable {
+		// The key names the content: what was stored under it is it, as
+		// long as it still has the size (and digest, if any) announced.
+		if e, ok := c.lookup(key); ok && (req.size < 0 || e.Size == req.size) && (req.digest == "" || e.SHA256 == req.digest) {
+			return object{SHA256: e.SHA256, Size: e.Size, ETag: e.ETag}, fetchStats{hit: true, saved: e.Size}, nil
+		}
 	}
 	var known indexEntry
 	if e, ok := c.lookup(key); ok && (req.size < 0 || e.Size == req.size) && req.digest == "" && e.ETag != "" {
@@ -342,7 +333,7 @@ func (c *cache) fetch(ctx context.Context, d *downloader, key string, req dlRequ
 		return object{SHA256: known.SHA256, Size: known.Size, ETag: known.ETag}, fetchStats{hit: true, saved: known.Size, net: stats.net}, nil
 	}
 	if err := f.Sync(); err != nil {
-		return object{}, stats, fmt.Errorf("%s: cache: %w", req.label, err)
+		return object{}, stats, fmt.Errorf("%s: cache: %w", req.label, newLocalFault("sync", f.Name(), err))
 	}
 	if runtime.GOOS == "windows" {
 		// An open file cannot be renamed there (and is not locked).
@@ -354,7 +345,7 @@ func (c *cache) fetch(ctx context.Context, d *downloader, key string, req dlRequ
 	// Renamed while still locked, so no other process can touch it between
 	// the hash and the move.
 	if err := c.adopt(ppath, res.sha256); err != nil {
-		return object{}, stats, fmt.Errorf("%s: cache: %w", req.label, err)
+		return object{}, stats, fmt.Errorf("%s: cache: %w", req.label, newLocalFault("store", c.objectPath(res.sha256), err))
 	}
 	removePartial("", mpath)
 	if !closed {
@@ -420,7 +411,7 @@ func removePartial(ppath, mpath string) {
 // everything under tmp/, private partial downloads (*.tmp) and the
 // temporary files of atomic writes (atomicfile) beside index and partial
 // entries.
-func (c *cache) sweepTmp() {
+func (c *cache) sweepTmp(log *slog.Logger) {
 	for _, sub := range []string{"tmp", "partial", "index", "bundles"} {
 		_ = filepath.WalkDir(filepath.Join(c.dir, sub), func(p string, de fs.DirEntry, err error) error {
 			if err != nil || de.IsDir() {
@@ -430,8 +421,8 @@ func (c *cache) sweepTmp() {
 			if sub != "tmp" && !atomicTemp && !(sub == "partial" && strings.HasSuffix(p, ".tmp")) {
 				return nil
 			}
-			if info, err := de.Info(); err == nil && time.Since(info.ModTime()) > 24*time.Hour {
-				os.Remove(p)
+			if info, err := de.Info(); err == nil && time.Since(info.ModTime()) > 24*time.Hour && os.Remove(p) == nil {
+				log.Info("swept a temporary cache file older than a day", "path", p, "size", info.Size())
 			}
 			return nil
 		})

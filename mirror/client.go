@@ -3,6 +3,7 @@ package mirror
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -32,6 +33,15 @@ func NewFetcher(o Options) (*Fetcher, error) {
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = DefaultIdleTimeout
 	}
+	if o.DownloadTimeout <= 0 {
+		o.DownloadTimeout = DefaultDownloadTimeout
+	}
+	if o.MaxDownloadBytes <= 0 {
+		o.MaxDownloadBytes = DefaultMaxDownloadBytes
+	}
+	if o.MaxAPIBytes <= 0 {
+		o.MaxAPIBytes = DefaultMaxAPIBytes
+	}
 	if o.MaxRateLimitWait <= 0 {
 		o.MaxRateLimitWait = DefaultMaxRateLimitWait
 	}
@@ -59,7 +69,7 @@ func NewFetcher(o Options) (*Fetcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.sweepTmp()
+	c.sweepTmp(log)
 
 	base := o.HTTPClient
 	if base == nil {
@@ -81,12 +91,16 @@ func NewFetcher(o Options) (*Fetcher, error) {
 		waitMax:       o.RetryWaitMax,
 		maxRateWait:   o.MaxRateLimitWait,
 		idle:          o.IdleTimeout,
+		timeout:       o.DownloadTimeout,
+		maxBody:       o.MaxDownloadBytes,
 		authenticated: o.Token != "",
 		log:           log,
 	}
 	rcl := newRetryClient(base, policy)
 	ua := "ccmirror/" + Version
-	src, err := newGitHubAPI(rcl.StandardClient(), o.GitHubURL, o.Token, ua, o.MaxRateLimitWait)
+	api := rcl.StandardClient()
+	api.Transport = limitBody{rt: api.Transport, max: o.MaxAPIBytes}
+	src, err := newGitHubAPI(api, o.GitHubURL, o.Token, ua, o.MaxRateLimitWait)
 	if err != nil {
 		return nil, err
 	}
@@ -105,3 +119,50 @@ func stripAuthOnRedirect(req *http.Request, via []*http.Request) error {
 	}
 	return nil
 }
+
+// limitBody bounds every response body read through it: API answers are
+// decoded in memory, so a huge one must fail, not fill it.
+type limitBody struct {
+	rt  http.RoundTripper
+	max int64
+}
+
+func (l limitBody) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := l.rt.RoundTrip(req)
+	if err != nil || resp.Body == nil {
+		return resp, err
+	}
+	if resp.ContentLength > l.max {
+		resp.Body.Close()
+		return nil, upstreamf("GET %s: answer of %d bytes, more than the %d allowed for an API answer", redact(req.URL.String()), resp.ContentLength, l.max)
+	}
+	resp.Body = &limitedBody{rc: resp.Body, left: l.max, url: redact(req.URL.String()), max: l.max}
+	return resp, nil
+}
+
+// limitedBody fails a read past its limit with ErrUpstream.
+type limitedBody struct {
+	rc   io.ReadCloser
+	left int64
+	url  string
+	max  int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		// One byte more says whether the body really goes on.
+		var one [1]byte
+		if n, _ := b.rc.Read(one[:]); n > 0 {
+			return 0, upstreamf("GET %s: answer longer than the %d bytes allowed for an API answer", b.url, b.max)
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.rc.Close() }

@@ -28,6 +28,10 @@ type dlRequest struct {
 	size   int64       // expected size, -1 when unknown
 	digest string      // expected sha256 hex, "" when unknown
 	ifNone string      // ETag for a conditional request (If-None-Match), "" for none
+	// immutable says the key names content that never changes (an asset's
+	// identity, an archive's commit): what the cache index holds for it is
+	// used without asking the server.
+	immutable bool
 	// received, when not nil, is called once the body has arrived, before
 	// the file is synced and stored: the download's slot is free then.
 	received func()
@@ -60,9 +64,43 @@ type downloader struct {
 // and checks the final size and sha256 against req (ErrVerify on mismatch).
 // onHeaders, when non-nil, is told the ETag as soon as a response starts so
 // the caller can remember it for a later resume.
+//
+// Every download is bounded: at most the announced size (or, when none is
+// announced, the policy's ceiling for downloads of unknown size), at most
+// retryMax+1 attempts in all (progress does not renew them) and at most
+// the policy's total time; a body idle for the stall timeout is an
+// interrupted attempt. Exceeding a limit fails at once with ErrUpstream
+// naming the URL and the limit. A write to f that fails is a local fault:
+// never retried, never ErrUpstream.
 func (d *downloader) download(ctx context.Context, req dlRequest, f *os.File, h hash.Hash, off int64, etag string, onHeaders func(etag string)) (dlResult, error) {
+	parent := ctx
+	ctx, stop := context.WithTimeout(ctx, d.policy.timeout)
+	defer stop()
+	res, err := d.attempts(ctx, req, f, h, off, etag, onHeaders)
+	if err != nil && parent.Err() == nil && ctx.Err() != nil {
+		return res, upstreamf("%s: GET %s: not complete after %s, the time limit of one download", req.label, redact(req.url), d.policy.timeout)
+	}
+	return res, err
+}
+
+// limit is the byte limit of req's body and what it stands for.
+func (d *downloader) limit(req dlRequest) (int64, string) {
+	if req.size >= 0 {
+		return req.size, "announced"
+	}
+	return d.policy.maxBody, "allowed for a download of unknown size"
+}
+
+func (d *downloader) attempts(ctx context.Context, req dlRequest, f *os.File, h hash.Hash, off int64, etag string, onHeaders func(etag string)) (dlResult, error) {
 	res := dlResult{etag: etag}
 	fails := 0
+	limit, limitWhy := d.limit(req)
+	// resumable says the last response showed Range support (a 206, or
+	// Accept-Ranges: bytes). GitHub's archive host streams archives
+	// without it (chunked, no Content-Length, no ETag): an interrupted
+	// archive starts again from zero instead of asking for a range it
+	// would ignore, and never has a piece appended to what it sent before.
+	resumable := off > 0
 	restart := func() error {
 		if err := f.Truncate(0); err != nil {
 			return err
@@ -137,6 +175,7 @@ func (d *downloader) download(ctx context.Context, req dlRequest, f *os.File, h 
 				}
 			}
 			res.etag = resp.Header.Get("ETag")
+			resumable = strings.EqualFold(strings.TrimSpace(resp.Header.Get("Accept-Ranges")), "bytes")
 		case http.StatusPartialContent:
 			start, ok := contentRangeStart(resp.Header.Get("Content-Range"))
 			if !ok || start != off {
@@ -151,6 +190,7 @@ func (d *downloader) download(ctx context.Context, req dlRequest, f *os.File, h 
 				continue
 			}
 			res.resumed = true
+			resumable = true
 			if e := resp.Header.Get("ETag"); e != "" {
 				res.etag = e
 			}
@@ -176,7 +216,7 @@ func (d *downloader) download(ctx context.Context, req dlRequest, f *os.File, h 
 		if onHeaders != nil {
 			onHeaders(res.etag)
 		}
-		n, rerr := d.copyBody(actx, cancel, f, h, req.sink, resp, req.size-off, req.size >= 0)
+		n, rerr := d.copyBody(actx, cancel, f, h, req.sink, resp, limit-off)
 		resp.Body.Close()
 		cancel()
 		off += n
@@ -187,18 +227,35 @@ func (d *downloader) download(ctx context.Context, req dlRequest, f *os.File, h 
 		if ctx.Err() != nil {
 			return res, fmt.Errorf("%s: %w", req.label, ctx.Err())
 		}
-		var ve verifyErr
-		if errors.As(rerr, &ve) {
+		var (
+			le *limitErr
+			lf *localFault
+		)
+		switch {
+		case errors.As(rerr, &le):
+			// What came is not trusted to resume from.
+			if err := f.Truncate(0); err != nil {
+				return res, newLocalFault("truncate", f.Name(), err)
+			}
+			return res, upstreamf("%s: GET %s: more than the %d bytes %s", req.label, redact(req.url), limit, limitWhy)
+		case errors.As(rerr, &lf):
 			return res, fmt.Errorf("%s: %w", req.label, rerr)
 		}
-		if n > 0 {
-			fails = 0
-		}
+		// The attempt budget is for the whole download: a server that
+		// always breaks off after some bytes does not get attempts forever.
 		if fails++; fails > d.policy.retryMax {
 			return res, upstreamWrap(rerr, "%s: GET %s: interrupted %d times", req.label, redact(req.url), fails)
 		}
 		wait := jitterBackoff(d.policy.waitMin, d.policy.waitMax, fails-1)
-		d.policy.log.Info("download interrupted, resuming", "file", req.label, "at", off, "error", rerr.Error(), "wait", wait.Round(time.Millisecond))
+		if !resumable && off > 0 {
+			d.policy.log.Info("download interrupted and the server cannot resume it (no Range support): restarting from zero",
+				"file", req.label, "lost", off, "error", rerr.Error(), "wait", wait.Round(time.Millisecond))
+			if err := restart(); err != nil {
+				return res, err
+			}
+		} else {
+			d.policy.log.Info("download interrupted, resuming", "file", req.label, "at", off, "error", rerr.Error(), "wait", wait.Round(time.Millisecond))
+		}
 		if err := sleepCtx(ctx, wait); err != nil {
 			return res, fmt.Errorf("%s: %w", req.label, err)
 		}
@@ -214,17 +271,15 @@ func (d *downloader) download(ctx context.Context, req dlRequest, f *os.File, h 
 	return res, nil
 }
 
-// verifyErr is a body that cannot be right (longer than announced).
-type verifyErr struct{ msg string }
+// limitErr is a body longer than its limit.
+type limitErr struct{}
 
-func (e verifyErr) Error() string { return e.msg }
-
-func (e verifyErr) Unwrap() error { return manifest.ErrVerify }
+func (*limitErr) Error() string { return "body longer than its limit" }
 
 // copyBody copies resp's body into f and h. Each read must deliver data
-// within the idle timeout, else the attempt is cancelled as stalled. When
-// bounded, more than remaining bytes is a verification failure.
-func (d *downloader) copyBody(actx context.Context, cancel context.CancelFunc, f *os.File, h hash.Hash, sink *teeSink, resp *http.Response, remaining int64, bounded bool) (int64, error) {
+// within the idle timeout, else the attempt is cancelled as stalled. More
+// than remaining bytes is a *limitErr; a failed write a *localFault.
+func (d *downloader) copyBody(actx context.Context, cancel context.CancelFunc, f *os.File, h hash.Hash, sink *teeSink, resp *http.Response, remaining int64) (int64, error) {
 	var (
 		mu      sync.Mutex
 		stalled bool
@@ -246,8 +301,8 @@ func (d *downloader) copyBody(actx context.Context, cancel context.CancelFunc, f
 		k, err := resp.Body.Read(buf)
 		if k > 0 {
 			timer.Reset(d.policy.idle)
-			if bounded && n+int64(k) > remaining {
-				return n, verifyErr{fmt.Sprintf("server sent more than the %d bytes expected", n+remaining)}
+			if n+int64(k) > remaining {
+				return n, &limitErr{}
 			}
 			var werr error
 			if sink != nil {
@@ -256,7 +311,7 @@ func (d *downloader) copyBody(actx context.Context, cancel context.CancelFunc, f
 				_, werr = f.Write(buf[:k])
 			}
 			if werr != nil {
-				return n, werr
+				return n, newLocalFault("write", f.Name(), werr)
 			}
 			h.Write(buf[:k])
 			n += int64(k)

@@ -79,6 +79,15 @@ type Options struct {
 	// IdleTimeout is how long a download may deliver no data before it is
 	// treated as stalled and resumed; 0 means DefaultIdleTimeout.
 	IdleTimeout time.Duration
+	// DownloadTimeout is the total time one download may take, retries
+	// and resumes included; 0 means DefaultDownloadTimeout.
+	DownloadTimeout time.Duration
+	// MaxDownloadBytes bounds a download whose size GitHub does not
+	// announce (source archives; assets are bounded by their size); 0
+	// means DefaultMaxDownloadBytes.
+	MaxDownloadBytes int64
+	// MaxAPIBytes bounds one API answer; 0 means DefaultMaxAPIBytes.
+	MaxAPIBytes int64
 	// MaxRateLimitWait is the longest wait for GitHub's rate limit to
 	// reset; a later reset fails with ErrUpstream. 0 means
 	// DefaultMaxRateLimitWait.
@@ -111,9 +120,22 @@ type Result struct {
 	Cached int64
 	// CacheHits is the number of files reused from the cache.
 	CacheHits int
+	// Resolved says what each ref resolved to and, for "latest", why.
+	Resolved []Resolution
 	// Warnings are notes a user should read (e.g. a project.ini version
 	// that differs from the tag); they are also logged.
 	Warnings []string
+}
+
+// Resolution is what one ref of a Fetch resolved to.
+type Resolution struct {
+	// Ref is the ref as given, NAME@VERSION ("slurm@latest").
+	Ref string
+	// Tag is the release tag it resolved to.
+	Tag string
+	// Note, for "latest", is the one line saying what was chosen and why:
+	// "slurm latest → 4.0.9 (highest version; GitHub marks 3.0.13 latest)".
+	Note string `json:",omitempty"`
 }
 
 // DefaultOutput is the bundle name Fetch uses when out is "": for one
@@ -181,75 +203,35 @@ func (f *Fetcher) Fetch(ctx context.Context, refs []Ref, out string) (*Result, e
 	rctx, cancel := context.WithCancel(ctx)
 	run := &fetchRun{f: f, dl: dl, prog: prog, relLists: map[string]*releaseList{}}
 	run.pool = newPool(rctx, f.o.Concurrency, run.fetchObject)
-	defer run.pool.wait()
+	defer func() { run.pool.wait() }()
 	defer cancel()
 
-	// Phase 1: resolve every ref, fetch its source archive, read
-	// project.ini, decide where each blob comes from.
-	plans := make([]*projectPlan, len(refs))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(f.o.Concurrency)
-	for i, ref := range refs {
-		g.Go(func() error {
-			p, err := run.resolve(gctx, ref)
-			plans[i] = p
-			return err
-		})
+	var (
+		plans   []*projectPlan
+		m       *manifest.Manifest
+		entries []manifest.Entry
+		err     error
+	)
+	for healed := false; ; healed = true {
+		plans, m, entries, err = run.produce(ctx, refs, &out)
+		if err == nil || healed || !errors.Is(err, manifest.ErrVerify) || ctx.Err() != nil {
+			break
+		}
+		// Bytes that fail their hash on the way into the bundle may be a
+		// cache object changed on disk: drop what no longer matches and
+		// run once more, downloading it again. Nothing unchecked is
+		// signed either way.
+		bad := run.dropChanged(ctx, plans)
+		if len(bad) == 0 {
+			break
+		}
+		run.warn("cached files changed on disk since they were stored: dropped and downloaded again", "files", strings.Join(bad, ", "))
+		run.pool.wait()
+		run.pool = newPool(rctx, f.o.Concurrency, run.fetchObject)
+		run.relLists = map[string]*releaseList{}
 	}
-	if err := g.Wait(); err != nil {
-		return nil, ctxErr(ctx, err)
-	}
-	plans, err := run.dedupe(plans)
 	if err != nil {
 		return nil, err
-	}
-	if err := missingError(plans); err != nil {
-		return nil, err
-	}
-
-	// The bundle file is laid out now, when its layout is known, and
-	// filled while the downloads run.
-	ip := run.planInPlace(plans, &out)
-	defer ip.discard()
-
-	// Phase 2: download or copy every blob into the cache, once each.
-	if err := run.obtain(ctx, plans, ip); err != nil {
-		return nil, ctxErr(ctx, err)
-	}
-
-	// Phase 3: the manifest and the bundle.
-	m, entries, err := run.build(plans)
-	if err != nil {
-		return nil, err
-	}
-	if out == "" {
-		out = DefaultOutput(m.Projects, m.Created)
-	}
-	prog.describe("write")
-	key := bundleKey(m, f.o.Signer)
-	reused := false
-	if cached, cm, ok := f.cache.cachedBundle(key, m); ok {
-		if reused, err = linkBundle(ctx, cached, out); err != nil {
-			return nil, fmt.Errorf("fetch: %w", err)
-		}
-		if reused {
-			m = cm
-			f.log.Info("unchanged since an earlier fetch: bundle reused from the cache", "path", out, "created", m.Created)
-		}
-	}
-	if !reused {
-		written := false
-		if ip != nil {
-			if written, err = ip.finish(ctx, m, entries); err != nil {
-				return nil, err
-			}
-		}
-		if !written {
-			if err := f.writeBundle(ctx, out, m, entries); err != nil {
-				return nil, err
-			}
-		}
-		f.cache.keepBundle(key, out, m.Created)
 	}
 	res := &Result{
 		Path:       out,
@@ -259,9 +241,89 @@ func (f *Fetcher) Fetch(ctx context.Context, refs []Ref, out string) (*Result, e
 		CacheHits:  int(run.hits.Load()),
 		Warnings:   run.warnings,
 	}
+	for _, p := range plans {
+		res.Resolved = append(res.Resolved, Resolution{Ref: p.ref.String(), Tag: p.rel.Tag, Note: p.note})
+	}
 	f.log.Info("bundle written", "path", out, "projects", len(m.Projects), "files", len(entries),
 		"downloaded", res.Downloaded, "from_cache", res.Cached, "signed", f.o.Signer != nil)
 	return res, nil
+}
+
+// produce is one pass of a fetch: resolve every ref, get every file into
+// the cache, write the bundle to *out (set when ""). plans is what was
+// resolved so far, also on failure.
+func (r *fetchRun) produce(ctx context.Context, refs []Ref, out *string) ([]*projectPlan, *manifest.Manifest, []manifest.Entry, error) {
+	run, f := r, r.f
+	prog := r.prog
+	// Phase 1: resolve every ref, fetch its source archive, read
+	// project.ini, decide where each blob comes from.
+	plans := make([]*projectPlan, len(refs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(f.o.Concurrency)
+	for i, ref := range refs {
+		g.Go(func() error {
+			p, err := r.resolve(gctx, ref)
+			plans[i] = p
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return plans, nil, nil, ctxErr(ctx, err)
+	}
+	plans, err := run.dedupe(plans)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := missingError(plans); err != nil {
+		return plans, nil, nil, err
+	}
+
+	// The bundle file is laid out now, when its layout is known, and
+	// filled while the downloads run.
+	ip := run.planInPlace(plans, out)
+	defer ip.discard()
+
+	// Phase 2: download or copy every blob into the cache, once each.
+	if err := run.obtain(ctx, plans, ip); err != nil {
+		return plans, nil, nil, ctxErr(ctx, err)
+	}
+
+	// Phase 3: the manifest and the bundle.
+	m, entries, err := run.build(plans)
+	if err != nil {
+		return plans, nil, nil, err
+	}
+	if *out == "" {
+		*out = DefaultOutput(m.Projects, m.Created)
+	}
+	f.sweepTemps(*out)
+	prog.describe("write")
+	key := bundleKey(m, f.o.Signer)
+	reused := false
+	if cached, cm, ok := f.cache.cachedBundle(key, m); ok {
+		if reused, err = linkBundle(ctx, cached, *out); err != nil {
+			return plans, nil, nil, fmt.Errorf("fetch: %w", err)
+		}
+		if reused {
+			m = cm
+			f.log.Info("unchanged since an earlier fetch: bundle reused from the cache", "path", *out, "created", m.Created)
+		}
+	}
+	if !reused {
+		written := false
+		if ip != nil {
+			if written, err = ip.finish(ctx, m, entries); err != nil {
+				return plans, nil, nil, err
+			}
+		}
+		if !written {
+			if err := f.writeBundle(ctx, *out, m, entries); err != nil {
+				return plans, nil, nil, err
+			}
+		}
+		f.cache.keepBundle(key, *out, m.Created)
+	}
+	return plans, m, entries, nil
 }
 
 // ctxErr prefers the caller's cancellation over the errors it caused.

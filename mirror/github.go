@@ -37,6 +37,23 @@ type Asset struct {
 	BrowserDownloadURL string `json:"browser_download_url"` // public download URL
 	// Digest is GitHub's "sha256:<hex>" for the asset; older releases lack it.
 	Digest string `json:"digest"`
+	// UpdatedAt is when the asset was last uploaded or changed.
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// identity is the cache key of an asset's content, independent of the
+// host it is downloaded from: repository, API id, size and updated_at.
+// The assumption about GitHub it rests on: an asset's bytes never change
+// under one id (replacing an asset means deleting it and uploading a new
+// one, which gets a new id), and an edit that could touch it moves
+// updated_at; the size and, when GitHub gives one, the digest are checked
+// too. It is "" when the source gives no id or date (nothing to trust
+// without asking the server).
+func (a Asset) identity(repository string) string {
+	if a.ID <= 0 || a.UpdatedAt.IsZero() || a.Size < 0 {
+		return ""
+	}
+	return fmt.Sprintf("asset %s id=%d size=%d updated=%s", strings.ToLower(repository), a.ID, a.Size, a.UpdatedAt.UTC().Format(time.RFC3339Nano))
 }
 
 // SHA256 returns the hex sha256 from the asset's digest, or "" when GitHub
@@ -192,13 +209,17 @@ func (g *ghAPI) commit(ctx context.Context, owner, repo, tag string) (string, er
 	return c.SHA, nil
 }
 
+// releasesPerPage keeps one page of releases well under
+// DefaultMaxAPIBytes even for releases with many assets.
+const releasesPerPage = 50
+
 // releases lists every release of the repository, newest first (GitHub's
 // order), following pagination.
 func (g *ghAPI) releases(ctx context.Context, owner, repo string) ([]Release, error) {
 	var all []Release
 	for page := 1; page != 0; {
 		var rs []Release
-		resp, err := g.get(ctx, fmt.Sprintf("%s/releases?per_page=100&page=%d", repoPath(owner, repo), page), &rs)
+		resp, err := g.get(ctx, fmt.Sprintf("%s/releases?per_page=%d&page=%d", repoPath(owner, repo), releasesPerPage, page), &rs)
 		if err != nil {
 			if errors.Is(err, errNotFound) {
 				return nil, upstreamf("list releases: repository %s/%s not found", owner, repo)
@@ -258,12 +279,12 @@ func webURL(s, kind, tag string) (string, bool) {
 // archiveURLs lists the web host's archive URL (see archiveURL), then
 // the API's tarball endpoint, which redirects to the content (with the
 // token, if any) and serves private repositories too.
-func (g *ghAPI) archiveURLs(owner, repo string, rel *Release) []string {
-	apiTarball := g.c.BaseURL.String() + repoPath(owner, repo) + "/tarball/" + url.PathEscape(rel.Tag)
+func (g *ghAPI) archiveURLs(owner, repo string, rel *Release) []archiveLoc {
+	apiTarball := archiveLoc{url: g.c.BaseURL.String() + repoPath(owner, repo) + "/tarball/" + url.PathEscape(rel.Tag), kind: "API tarball"}
 	if u, ok := archiveURL(rel); ok {
-		return []string{u, apiTarball}
+		return []archiveLoc{{url: u, kind: "tag archive"}, apiTarball}
 	}
-	return []string{apiTarball}
+	return []archiveLoc{apiTarball}
 }
 
 // assetURL is how an asset is downloaded: with a token through the API

@@ -14,6 +14,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/ccmirror/ccmirror/internal/atomicfile"
 	"github.com/ccmirror/ccmirror/manifest"
 	"github.com/ccmirror/ccmirror/mirror/githubtest"
 )
@@ -118,7 +119,7 @@ func assertNoLeftovers(t *testing.T, dir, out string) {
 		t.Fatal(err)
 	}
 	for _, e := range ents {
-		if strings.Contains(e.Name(), ".partial") {
+		if strings.Contains(e.Name(), ".partial") || strings.HasPrefix(e.Name(), atomicfile.TempPrefix(out)) {
 			t.Errorf("leftover temporary file %s", e.Name())
 		}
 	}

@@ -133,10 +133,12 @@ func (r *fetchRun) planInPlace(plans []*projectPlan, out *string) *inPlace {
 	if st, err := os.Stat(*out); err == nil && st.IsDir() {
 		return skip("output is a directory")
 	}
+	f.sweepTemps(*out)
 	file, err := atomicfile.Create(*out, 0o644)
 	if err != nil {
 		return skip("no temporary file", "error", err.Error())
 	}
+	tryLock(file.File) // held while it is written: sweepTemps leaves it alone
 	if err := file.Truncate(layout.Size()); err != nil {
 		file.Abort()
 		return skip("cannot size the bundle", "error", err.Error())
@@ -206,51 +208,25 @@ func (ip *inPlace) fill(ctx context.Context, path string, obj object, s *teeSink
 	return nil
 }
 
-// copyObject copies a cache object into its region: in the kernel when
-// the object is intact (hashed when stored, unchanged since), else
-// hashed again on the way.
+// copyObject copies a cache object into its region, hashing it on the
+// way: whatever its size and mtime say, the bytes in the bundle must be the ones
+// its sums name.
 func (ip *inPlace) copyObject(ctx context.Context, obj object, rg *region) error {
 	src, err := os.Open(ip.f.cache.objectPath(obj.SHA256))
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	if !ip.f.cache.intact(obj.SHA256, obj.Size) {
-		h := sha256.New()
-		w := io.MultiWriter(io.NewOffsetWriter(ip.tmp, rg.off), h)
-		n, err := io.Copy(w, io.LimitReader(ctxio.NewReader(ctx, src), obj.Size+1))
-		if err != nil {
-			return err
-		}
-		if got := hex.EncodeToString(h.Sum(nil)); n != obj.Size || got != obj.SHA256 {
-			return fmt.Errorf("cache object %s changed: %w", obj.SHA256, manifest.ErrVerify)
-		}
-		return nil
-	}
-	// Its own descriptor, positioned at the region: io.CopyN between two
-	// *os.File becomes copy_file_range.
-	dst, err := os.OpenFile(ip.tmp.Name(), os.O_WRONLY, 0)
+	h := sha256.New()
+	w := io.MultiWriter(io.NewOffsetWriter(ip.tmp, rg.off), h)
+	n, err := io.Copy(w, io.LimitReader(ctxio.NewReader(ctx, src), obj.Size+1))
 	if err != nil {
 		return err
 	}
-	defer dst.Close()
-	if _, err := dst.Seek(rg.off, io.SeekStart); err != nil {
-		return err
+	if got := hex.EncodeToString(h.Sum(nil)); n != obj.Size || got != obj.SHA256 {
+		return fmt.Errorf("cache object %s changed: %w", obj.SHA256, manifest.ErrVerify)
 	}
-	var n int64
-	for n < obj.Size {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		k, err := io.CopyN(dst, src, min(obj.Size-n, writebackChunk*4))
-		if k > 0 {
-			startWriteback(dst, rg.off+n, k)
-		}
-		n += k
-		if err != nil {
-			return err
-		}
-	}
+	startWriteback(ip.tmp, rg.off, n)
 	return nil
 }
 

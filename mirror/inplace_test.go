@@ -69,7 +69,7 @@ func TestFetchInPlace(t *testing.T) {
 		name     string
 		signed   bool
 		truncate bool
-		warm     bool // a second fetch after the cache objects lost their stamps
+		warm     bool // a second fetch after the cache objects were rewritten
 	}{
 		{name: "unsigned"},
 		{name: "signed", signed: true},
@@ -94,7 +94,7 @@ func TestFetchInPlace(t *testing.T) {
 				t.Fatalf("Fetch: %v", err)
 			}
 			if tc.warm {
-				// Unstamped objects and no cached bundle: copied into
+				// Rewritten objects and no cached bundle: copied into
 				// place, hashed again.
 				os.RemoveAll(filepath.Join(o.CacheDir, "bundles"))
 				filepath.WalkDir(filepath.Join(o.CacheDir, "objects"), func(p string, d os.DirEntry, err error) error {

@@ -7,6 +7,9 @@ import (
 	"syscall"
 )
 
+// locksWork says tryLock really locks.
+const locksWork = true
+
 // tryLock takes an exclusive advisory lock on f without waiting; closing f
 // releases it. Two ccmirror processes sharing a cache thus never write the
 // same partial download.

@@ -11,20 +11,29 @@ import (
 )
 
 // assetRequest is how an asset is downloaded (the URL is the source's
-// choice) and the key its download is known by.
+// choice) and the key its download is known by: the asset's identity
+// (see Asset.identity), so an unchanged asset is taken from the cache
+// without a request, whatever host serves it and whether or not it has a
+// digest or the host answers conditional requests; the URL when the
+// source gives no identity.
 func (r *fetchRun) assetRequest(p *projectPlan, bp *blobPlan) (key string, req dlRequest) {
 	a := bp.asset
-	key = a.URL
-	if key == "" {
-		key = a.BrowserDownloadURL
+	key = a.identity(p.ref.Repository())
+	immutable := key != ""
+	if !immutable {
+		key = a.URL
+		if key == "" {
+			key = a.BrowserDownloadURL
+		}
 	}
 	u := r.f.src.assetURL(a)
 	req = dlRequest{
-		label:  fmt.Sprintf("%s: blob %s (release %s)", p.label(), bp.name, bp.release),
-		url:    u,
-		header: r.f.src.header(u, "application/octet-stream"),
-		size:   a.Size,
-		digest: a.SHA256(),
+		label:     fmt.Sprintf("%s: blob %s (release %s)", p.label(), bp.name, bp.release),
+		url:       u,
+		header:    r.f.src.header(u, "application/octet-stream"),
+		size:      a.Size,
+		digest:    a.SHA256(),
+		immutable: immutable,
 	}
 	if a.Digest != "" && req.digest == "" {
 		r.f.log.Debug("asset digest in an unknown algorithm, not checked", "asset", a.Name, "digest", a.Digest)

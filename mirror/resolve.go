@@ -17,10 +17,14 @@ func (f *Fetcher) Releases(ctx context.Context, owner, repo string) ([]Release, 
 	return f.src.releases(ctx, owner, repo)
 }
 
-// Resolve finds the release ref names (the latest one when ref has no
-// version) without downloading anything.
+// Resolve finds the release ref names without downloading anything: the
+// one tagged ref.Version or, when ref has no version, the highest version
+// (see RankReleases).
 func (f *Fetcher) Resolve(ctx context.Context, ref Ref) (*Release, error) {
-	return resolveRelease(ctx, f.src, ref)
+	rel, _, err := resolveRelease(ctx, f.src, ref, func(ctx context.Context) ([]Release, error) {
+		return f.src.releases(ctx, ref.Owner, ref.Repo)
+	})
+	return rel, err
 }
 
 type releaseList struct {
@@ -54,6 +58,7 @@ type projectPlan struct {
 	blobs   []*blobPlan
 	missing []string
 	looked  []string // where missing blobs were looked for
+	note    string   // how "latest" was resolved, "" for a tag
 }
 
 func (p *projectPlan) label() string { return "fetch " + p.ref.Name() + "@" + p.rel.Tag }
@@ -61,37 +66,30 @@ func (p *projectPlan) label() string { return "fetch " + p.ref.Name() + "@" + p.
 // resolve does phase 1 for one ref.
 func (r *fetchRun) resolve(ctx context.Context, ref Ref) (*projectPlan, error) {
 	f := r.f
-	rel, err := resolveRelease(ctx, f.src, ref)
+	rel, note, err := resolveRelease(ctx, f.src, ref, func(ctx context.Context) ([]Release, error) {
+		return r.allReleases(ctx, ref.Owner, ref.Repo)
+	})
 	if err != nil {
 		return nil, err
 	}
-	if ref.IsLatest() {
-		f.log.Info("resolved latest release", "ref", ref.String(), "tag", rel.Tag)
+	if note != "" {
+		f.log.Info(note)
 	}
-	p := &projectPlan{ref: ref, rel: rel}
-	// The tag's commit and its source archive (as
-	// github.com/O/R/archive/refs/tags/T.tar.gz), side by side.
-	var commitErr error
-	commitDone := make(chan struct{})
-	go func() {
-		defer close(commitDone)
-		p.commit, commitErr = f.src.commit(ctx, ref.Owner, ref.Repo, rel.Tag)
-	}()
-	archErr := r.fetchArchive(ctx, p)
-	<-commitDone
-	if commitErr != nil {
-		return nil, upstreamWrap(commitErr, "%s: resolve tag commit", p.label())
+	p := &projectPlan{ref: ref, rel: rel, note: note}
+	// The tag's commit first: the source archive is known by it.
+	if p.commit, err = f.src.commit(ctx, ref.Owner, ref.Repo, rel.Tag); err != nil {
+		return nil, upstreamWrap(err, "%s: resolve tag commit", p.label())
 	}
-	if archErr != nil {
-		return nil, archErr
+	if err := r.fetchArchive(ctx, p); err != nil {
+		return nil, err
 	}
 	scan, err := scanArchive(ctx, f.cache.objectPath(p.archive.SHA256))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", p.label(), err)
+		return p, fmt.Errorf("%s: %w", p.label(), err)
 	}
 	ini, err := manifest.ParseProjectINI(bytes.NewReader(scan.projectINI), ref.Repository()+"@"+rel.Tag+"/project.ini")
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", p.label(), err)
+		return p, fmt.Errorf("%s: %w", p.label(), err)
 	}
 	if !manifest.ValidName(ini.Name) || !manifest.ValidName(ini.Version) {
 		return nil, fmt.Errorf("%s: project.ini names project %q version %q: unsafe name: %w", p.label(), ini.Name, ini.Version, manifest.ErrVerify)
@@ -105,31 +103,54 @@ func (r *fetchRun) resolve(ctx context.Context, ref Ref) (*projectPlan, error) {
 		"tag", rel.Tag, "commit", p.commit, "blobs", len(ini.Blobs), "assets", len(rel.Assets))
 
 	if err := r.locate(ctx, p, scan); err != nil {
-		return nil, err
+		return p, err
 	}
 	return p, nil
 }
 
-// fetchArchive downloads the tag's source archive into the cache from the
+// fetchArchive gets the tag's source archive into the cache from the
 // first of the source's archive URLs that serves it (the web host's, then
-// the API's tarball endpoint for a private repository).
+// the API's tarball endpoint for a private repository). The cache knows an
+// archive by repository, tag, commit and kind, never by URL: GitHub makes
+// the same archive for the same commit (an assumption: its archives have
+// been byte-stable since 2023), so a warm fetch transfers nothing, and a
+// tag moved to another commit is fetched again, with a warning.
 func (r *fetchRun) fetchArchive(ctx context.Context, p *projectPlan) error {
+	f := r.f
 	label := p.label() + ": source archive"
-	urls := r.f.src.archiveURLs(p.ref.Owner, p.ref.Repo, p.rel)
+	repo := strings.ToLower(p.ref.Repository())
+	tagKey := "tag " + repo + " " + p.rel.Tag
+	if prev, ok := f.cache.tagCommit(tagKey); ok && prev != p.commit {
+		r.warn("tag moved to another commit since the last fetch: source archive fetched again",
+			"repository", p.ref.Repository(), "tag", p.rel.Tag, "was", shortCommit(prev), "now", shortCommit(p.commit))
+	}
 	var err error
-	for i, u := range urls {
+	locs := f.src.archiveURLs(p.ref.Owner, p.ref.Repo, p.rel)
+	for i, loc := range locs {
+		key := fmt.Sprintf("archive %s tag=%s commit=%s %s", repo, p.rel.Tag, p.commit, loc.kind)
 		var obj object
-		obj, err = r.fetchObject(ctx, u, dlRequest{label: label, url: u, size: -1, header: r.f.src.header(u, "")})
+		obj, err = r.fetchObject(ctx, key, dlRequest{label: label, url: loc.url, size: -1, header: f.src.header(loc.url, ""), immutable: true})
 		if err == nil {
-			p.archURL, p.archive = u, obj
+			p.archURL, p.archive = loc.url, obj
+			if rerr := f.cache.recordTagCommit(tagKey, p.commit); rerr != nil {
+				f.log.Debug("cache: tag commit not recorded", "tag", p.rel.Tag, "error", rerr.Error())
+			}
 			return nil
 		}
-		if i+1 == len(urls) || !errors.Is(err, ErrUpstream) || ctx.Err() != nil {
+		if i+1 == len(locs) || !errors.Is(err, ErrUpstream) || ctx.Err() != nil {
 			break
 		}
-		r.f.log.Info("archive URL refused, trying the API tarball endpoint", "url", u, "error", err.Error())
+		f.log.Info("archive URL refused, trying the next", "url", loc.url, "next", locs[i+1].kind, "error", err.Error())
 	}
 	return err
+}
+
+// shortCommit is a commit id as messages show it.
+func shortCommit(c string) string {
+	if len(c) > 12 {
+		return c[:12]
+	}
+	return c
 }
 
 // dedupe drops refs that resolved to the same release and rejects two

@@ -24,6 +24,16 @@ const (
 	DefaultRetryWaitMax     = 30 * time.Second
 	DefaultIdleTimeout      = 30 * time.Second
 	DefaultMaxRateLimitWait = 60 * time.Second
+	// DefaultDownloadTimeout is the total time one download may take,
+	// retries included.
+	DefaultDownloadTimeout = 6 * time.Hour
+	// DefaultMaxDownloadBytes bounds a download whose size is not announced
+	// (a source archive): CycleCloud project sources are megabytes.
+	DefaultMaxDownloadBytes = 4 << 30
+	// DefaultMaxAPIBytes bounds one API answer, which is decoded in memory:
+	// a page of 50 releases with 60 assets each is about 5 MiB, and 8 MiB
+	// keeps a fetch under 64 MiB of memory whatever the server sends.
+	DefaultMaxAPIBytes = 8 << 20
 )
 
 // RateLimitError reports that GitHub's API rate limit is exhausted until a
@@ -51,7 +61,9 @@ type httpPolicy struct {
 	waitMin, waitMax time.Duration
 	maxRateWait      time.Duration
 	idle             time.Duration
-	authenticated    bool // a token is set
+	timeout          time.Duration // total time of one download
+	maxBody          int64         // byte limit of a download of unknown size
+	authenticated    bool          // a token is set
 	log              *slog.Logger
 }
 
@@ -164,7 +176,7 @@ func rateLimited(resp *http.Response) (wait time.Duration, reset time.Time, limi
 		// Exhausted with no reset time: wait a minute, GitHub's own advice.
 		return time.Minute, time.Now().Add(time.Minute), true
 	}
-	if year := time.Now().Add(365 * 24 * time.Hour); sec > year.Unix() {
+	if year := time.Now().Add(maxHeaderWait); sec > year.Unix() {
 		sec = year.Unix() // nonsense from the server: far away is enough
 	}
 	reset = time.Unix(sec, 0)
@@ -173,16 +185,25 @@ func rateLimited(resp *http.Response) (wait time.Duration, reset time.Time, limi
 	return wait, reset, true
 }
 
+// maxHeaderWait caps any wait a server asks for: beyond it, the number
+// only means "far away" (and would overflow time.Duration as seconds).
+const maxHeaderWait = 365 * 24 * time.Hour
+
+// retryAfter parses Retry-After (seconds or an HTTP date) into a wait of
+// 0 to maxHeaderWait.
 func retryAfter(resp *http.Response) (time.Duration, bool) {
 	v := strings.TrimSpace(resp.Header.Get("Retry-After"))
 	if v == "" {
 		return 0, false
 	}
 	if s, err := strconv.ParseInt(v, 10, 64); err == nil && s >= 0 {
+		if s > int64(maxHeaderWait/time.Second) {
+			return maxHeaderWait, true
+		}
 		return time.Duration(s) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0), true
+		return min(max(time.Until(t), 0), maxHeaderWait), true
 	}
 	return 0, false
 }

@@ -2,9 +2,14 @@ package mirror
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/ccmirror/ccmirror/internal/atomicfile"
 	"github.com/ccmirror/ccmirror/internal/ctxio"
@@ -20,9 +25,10 @@ func (f *Fetcher) writeBundle(ctx context.Context, out string, m *manifest.Manif
 	}
 	tmp, err := atomicfile.Create(out, 0o644)
 	if err != nil {
-		return fmt.Errorf("fetch: %w", err)
+		return fmt.Errorf("fetch: %w", localOr(out, err))
 	}
 	defer tmp.Abort()
+	tryLock(tmp.File) // held while it is written: sweepTemps leaves it alone
 	// Reads stop at cancellation even inside one large payload file
 	// (verified entries are copied in chunks that check it).
 	wrapped := make([]manifest.Entry, len(entries))
@@ -44,15 +50,25 @@ func (f *Fetcher) writeBundle(ctx context.Context, out string, m *manifest.Manif
 	// Unbuffered: verified payloads go from cache file to bundle file in
 	// the kernel; the rest is written in large chunks.
 	if err = manifest.WriteBundle(ctx, &writebackFile{File: tmp.File}, m, wrapped, f.o.Signer); err != nil {
-		return fmt.Errorf("fetch: write %s: %w", out, ctxErr(ctx, err))
+		return fmt.Errorf("fetch: write %s: %w", out, localOr(out, ctxErr(ctx, err)))
 	}
 	if err = ctx.Err(); err != nil {
 		return fmt.Errorf("fetch: %w", err)
 	}
 	if err = tmp.Commit(); err != nil {
-		return fmt.Errorf("fetch: %w", err)
+		return fmt.Errorf("fetch: %w", localOr(out, err))
 	}
 	return nil
+}
+
+// localOr names a failure of the local disk under path as a local fault
+// (path and errno); other errors pass unchanged.
+func localOr(path string, err error) error {
+	var no syscall.Errno
+	if err == nil || errors.Is(err, manifest.ErrVerify) || !errors.As(err, &no) {
+		return err
+	}
+	return newLocalFault("write", path, err)
 }
 
 // writebackFile starts the disk writing of what is written to it every
@@ -86,4 +102,53 @@ func (w *writebackFile) advance(n int64) {
 type ctxReadCloser struct {
 	io.Reader
 	io.Closer
+}
+
+// sweepTemps removes the temporary files that fetches killed while
+// writing out left beside it: atomicfile's .NAME.tmp-* and the
+// NAME.partial-* of earlier versions. A file still locked belongs to a
+// fetch under way and stays (without advisory locks, only files older than
+// a day go).
+func (f *Fetcher) sweepTemps(out string) {
+	dir, base := filepath.Dir(out), filepath.Base(out)
+	var names []string
+	for _, pat := range []string{atomicfile.TempPrefix(out) + "*", base + ".partial-*"} {
+		m, _ := filepath.Glob(filepath.Join(dir, globEscape(filepath.Base(pat))))
+		names = append(names, m...)
+	}
+	for _, name := range names {
+		fh, err := os.OpenFile(name, os.O_RDWR, 0)
+		if err != nil {
+			continue
+		}
+		st, err := fh.Stat()
+		stale := err == nil && st.Mode().IsRegular()
+		if stale && locksWork {
+			stale = tryLock(fh)
+		} else if stale {
+			stale = time.Since(st.ModTime()) > 24*time.Hour
+		}
+		if stale && os.Remove(name) == nil {
+			f.log.Info("swept a temporary file an interrupted fetch left", "path", name, "size", st.Size())
+		}
+		fh.Close()
+	}
+}
+
+// globEscape quotes the glob metacharacters of a file name, keeping a
+// trailing "*".
+func globEscape(pat string) string {
+	star := strings.HasSuffix(pat, "*")
+	pat = strings.TrimSuffix(pat, "*")
+	var b strings.Builder
+	for _, c := range pat {
+		if strings.ContainsRune(`*?[\`, c) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	if star {
+		b.WriteByte('*')
+	}
+	return b.String()
 }

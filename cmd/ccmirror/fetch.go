@@ -46,7 +46,9 @@ func fetchCommand(e *env) *cli.Command {
 		UsageText: "ccmirror fetch [flags] REF...\n\nexample: ccmirror fetch --sign-key ~/.ssh/ccmirror slurm@2.5.0 -o slurm-2.5.0.tar",
 		Description: "REF is NAME[@VERSION] (slurm, pbspro, gridengine, lsf, symphony, hpcpack, healthagent, monitoring),\n" +
 			"OWNER/REPO[@VERSION], or a release URL https://github.com/OWNER/REPO/releases/VERSION.\n" +
-			"VERSION is a tag or 'latest' (the default).",
+			"VERSION is a tag or 'latest' (the default): the highest version among the releases that are not drafts and\n" +
+			"whose tag is a version (2.0.25, v1.2.0, 4.0.0-rc1; prereleases count, dated tags like 2023-03-29-bins do not;\n" +
+			"4.0.0 beats 4.0.0-rc1), whatever GitHub marks latest.",
 		Flags: append(append([]cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Destination: &o.Output, Usage: "bundle `FILE` to write (default NAME-VERSION.tar)"}},
 			o.Sign.flags("OpenSSH private key `FILE` to sign with, or agent: / agent:SHA256:… for ssh-agent",
@@ -229,6 +231,11 @@ func splitBundle(ctx context.Context, path string, partSize int64, signer manife
 func printFetchResult(e *env, res *mirror.Result, signed bool) {
 	for _, w := range res.Warnings {
 		e.warn(w)
+	}
+	for _, r := range res.Resolved {
+		if r.Note != "" {
+			fmt.Fprintln(e.stdout, r.Note)
+		}
 	}
 	for _, p := range res.Manifest.Projects {
 		var n int64

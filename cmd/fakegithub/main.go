@@ -37,6 +37,8 @@ func run(args []string) error {
 	failRate := fl.Float64("fail-rate", 0, "fraction of requests answered 500/502/503")
 	seed := fl.Uint64("seed", 1, "seed of the injected failures")
 	readyFile := fl.String("ready-file", "", "write the API base URL to this file once listening")
+	noDigests := fl.Bool("no-digests", false, `assets carry "digest": null, as those uploaded before June 2025`)
+	ignoreINM := fl.Bool("ignore-if-none-match", false, "answer conditional asset requests in full, as behind a proxy that strips them")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -48,10 +50,12 @@ func run(args []string) error {
 	}
 
 	srv, err := githubtest.NewServer(githubtest.Options{
-		BlobSize:     *blobSize,
-		APIAddr:      *apiAddr,
-		DownloadAddr: *dlAddr,
-		Seed:         *seed,
+		BlobSize:          *blobSize,
+		APIAddr:           *apiAddr,
+		DownloadAddr:      *dlAddr,
+		Seed:              *seed,
+		NoDigests:         *noDigests,
+		IgnoreIfNoneMatch: *ignoreINM,
 	})
 	if err != nil {
 		return err

@@ -194,7 +194,7 @@ func (s *Server) legacyURL(rel *release, kind, ref string) string {
 
 func (s *Server) assetJSON(rel *release, a *asset) assetJSON {
 	var digest *string
-	if !s.noDigest {
+	if !s.noDigest && !a.noDigest {
 		d := "sha256:" + s.assetDigest(a)
 		digest = &d
 	}
@@ -220,7 +220,7 @@ func (s *Server) releaseJSON(rel *release) releaseJSON {
 		UploadURL: strings.TrimSuffix(s.apiBase, "/api/v3/") + "/api/uploads/repos/" + rel.repo.full() + "/releases/" + id + "/assets{?name,label}",
 		HTMLURL:   "https://github.com/" + rel.repo.full() + "/releases/tag/" + url.PathEscape(rel.tag),
 		ID:        rel.id, Author: s.bot(), NodeID: nodeID("RE_", rel.id),
-		TagName: rel.tag, TargetCommitish: defaultBranch, Name: rel.tag,
+		TagName: rel.tag, TargetCommitish: defaultBranch, Name: rel.tag, Prerelease: rel.prerelease,
 		CreatedAt: rel.commitTime, UpdatedAt: rel.published, PublishedAt: rel.published,
 		Assets:     make([]assetJSON, 0, len(assets)),
 		TarballURL: base + "/tarball/" + url.PathEscape(rel.tag),

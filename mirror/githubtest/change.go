@@ -60,7 +60,9 @@ func (s *Server) ReplaceAsset(repo, tag, name string, content []byte) error {
 // AddRelease publishes a new release tag of repo copied from release
 // `from`: same tree, project.ini with the version rewritten to the new tag
 // (blob names carrying the old version follow it), a new commit id, and
-// published after every existing release so it becomes the latest.
+// published after every existing release. Like a release created with
+// GitHub's default make_latest, it becomes the latest unless it is a
+// prerelease (in a prereleaseOnly repository).
 func (s *Server) AddRelease(repo, tag, from string) error {
 	if tag == "" || strings.ContainsAny(tag, " \t\n/\\?#") {
 		return fmt.Errorf("githubtest: add release %q: bad tag", tag)
@@ -97,10 +99,45 @@ func (s *Server) AddRelease(repo, tag, from string) error {
 		tree:       src.tree,
 	}
 	rel.commitTime = rel.published.Add(-2*time.Hour - 17*time.Minute)
+	rel.prerelease = prereleaseOnly[rp.name]
 	if err := s.makeAssets(rel); err != nil {
 		return err
 	}
 	rels := append(append([]*release(nil), rp.releases...), rel)
 	rp.releases = rels
+	if !rel.prerelease {
+		rp.marked = rel
+	}
 	return nil
+}
+
+// MoveTag points an existing release's tag at a new commit, as a
+// maintainer force-pushing the tag would: same release, id and assets, but
+// a new commit id, so the tag archive's bytes change (its pax comment is
+// the commit). It returns the new commit.
+func (s *Server) MoveTag(repo, tag string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp := s.lookupRepo(repo)
+	if rp == nil {
+		return "", fmt.Errorf("githubtest: move tag %s@%s: no such repository", repo, tag)
+	}
+	rels := append([]*release(nil), rp.releases...)
+	for i, r := range rels {
+		if r.tag != tag {
+			continue
+		}
+		moved := &release{
+			repo: rp, id: r.id, tag: r.tag, commit: fakeCommit(rp.full(), tag, r.commit),
+			commitTime: r.commitTime.Add(time.Hour), published: r.published, prerelease: r.prerelease,
+			bins: r.bins, projectINI: r.projectINI, tree: r.tree, assets: r.assets,
+		}
+		rels[i] = moved
+		if rp.marked == r {
+			rp.marked = moved
+		}
+		rp.releases = rels
+		return moved.commit, nil
+	}
+	return "", fmt.Errorf("githubtest: move tag %s@%s: no such release", repo, tag)
 }

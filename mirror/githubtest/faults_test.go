@@ -256,7 +256,7 @@ func TestRateLimitHeaders(t *testing.T) {
 func TestRequestLogAndCounters(t *testing.T) {
 	s := newTestServer(t, Options{})
 	info := assetInfo(t, s, "cyclecloud-hpcpack", "2.1.2", "cyclecloud-hpcpack-pkg-2.1.2.zip")
-	get(t, s.URL()+"repos/Azure/cyclecloud-hpcpack/releases/latest")
+	get(t, s.URL()+"repos/Azure/cyclecloud-hpcpack/releases/tags/2.1.2")
 	resp, _ := get(t, s.URL()+"repos/Azure/cyclecloud-hpcpack/releases/assets/"+strconv.FormatInt(info.ID, 10), "Accept", "application/octet-stream")
 	if resp.StatusCode != 302 || resp.Header.Get("Location") != info.URL {
 		t.Fatalf("asset redirect: %d to %s", resp.StatusCode, resp.Header.Get("Location"))

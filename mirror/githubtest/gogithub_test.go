@@ -47,8 +47,10 @@ func TestURLIsEnterpriseBase(t *testing.T) {
 			if err != nil {
 				t.Fatalf("GetLatestRelease: %v", err)
 			}
-			if rel.GetTagName() != "4.0.9" {
-				t.Fatalf("latest = %s, want 4.0.9", rel.GetTagName())
+			// GitHub's latest is the backport marked latest, not the
+			// highest version.
+			if rel.GetTagName() != "3.0.13" {
+				t.Fatalf("latest = %s, want 3.0.13", rel.GetTagName())
 			}
 		})
 	}
@@ -58,24 +60,31 @@ func TestGoGitHubLatestAndByTag(t *testing.T) {
 	s := newTestServer(t, Options{})
 	c := newClient(t, s)
 	ctx := testCtx(t)
+	// latest "" means GitHub has none: every release of the repository
+	// is a prerelease, and /releases/latest answers 404.
 	for _, tc := range []struct {
 		repo, latest string
 		tag          string
 		assets       int
+		pre          bool
 	}{
-		{"cyclecloud-slurm", "4.0.9", "2.5.0", 61},
-		{"cyclecloud-slurm", "4.0.9", "2.6.1", 62},
-		{"cyclecloud-slurm", "4.0.9", "3.0.12", 2},
-		{"cyclecloud-pbspro", "2.0.25", "2.0.25", 13},
-		{"cyclecloud-gridengine", "2.1.0", "2.1.0", 3},
-		{"cyclecloud-hpcpack", "2.1.2", "2.1.2", 1},
+		{"cyclecloud-slurm", "3.0.13", "2.5.0", 61, false},
+		{"cyclecloud-slurm", "3.0.13", "2.6.1", 62, false},
+		{"cyclecloud-slurm", "3.0.13", "3.0.12", 2, false},
+		{"cyclecloud-slurm", "3.0.13", "3.0.13", 2, false},
+		{"cyclecloud-pbspro", "", "2.0.25", 11, true},
+		{"cyclecloud-pbspro", "", "2023-03-29-bins", 1, true},
+		{"cyclecloud-gridengine", "", "2.1.0", 3, true},
+		{"cyclecloud-hpcpack", "", "2.1.2", 1, true},
 	} {
 		t.Run(tc.repo+"@"+tc.tag, func(t *testing.T) {
 			latest, resp, err := c.Repositories.GetLatestRelease(ctx, "Azure", tc.repo)
-			if err != nil {
+			switch {
+			case tc.latest == "" && (resp == nil || resp.StatusCode != 404):
+				t.Errorf("latest of a prerelease-only repository: %v, %v; want 404", latest.GetTagName(), err)
+			case tc.latest != "" && err != nil:
 				t.Fatal(err)
-			}
-			if latest.GetTagName() != tc.latest {
+			case latest.GetTagName() != tc.latest:
 				t.Errorf("latest = %s, want %s", latest.GetTagName(), tc.latest)
 			}
 			if resp.Rate.Limit == 0 || resp.Rate.Reset.IsZero() {
@@ -85,7 +94,7 @@ func TestGoGitHubLatestAndByTag(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if rel.GetTagName() != tc.tag || rel.GetName() != tc.tag || rel.GetDraft() || rel.GetPrerelease() {
+			if rel.GetTagName() != tc.tag || rel.GetName() != tc.tag || rel.GetDraft() || rel.GetPrerelease() != tc.pre {
 				t.Errorf("release = %s %q draft=%v pre=%v", rel.GetTagName(), rel.GetName(), rel.GetDraft(), rel.GetPrerelease())
 			}
 			if len(rel.Assets) != tc.assets {
@@ -135,7 +144,8 @@ func TestGoGitHubListReleasesPagination(t *testing.T) {
 		}
 		opt.Page = resp.NextPage
 	}
-	want := []string{"4.0.9", "3.0.12", "2.7.4", "2.7.0", "2.6.1", "2.5.0"}
+	// Newest published first: the backport 3.0.13 came out after 4.0.9.
+	want := []string{"3.0.13", "4.0.9", "3.0.12", "2.7.4", "2.7.0", "2.6.1", "2.5.0"}
 	if !slices.Equal(tags, want) || pages != 2 {
 		t.Fatalf("tags over %d pages = %v, want %v over 2", pages, tags, want)
 	}
@@ -161,7 +171,7 @@ func TestGoGitHubListReleasesPagination(t *testing.T) {
 
 	// Without per_page the default page (30) holds everything and there is no Link.
 	rels, resp, err := c.Repositories.ListReleases(ctx, "Azure", "cyclecloud-slurm", nil)
-	if err != nil || len(rels) != 6 || resp.NextPage != 0 || resp.Header.Get("Link") != "" {
+	if err != nil || len(rels) != 7 || resp.NextPage != 0 || resp.Header.Get("Link") != "" {
 		t.Fatalf("default page: %d releases, next %d, Link %q, err %v", len(rels), resp.NextPage, resp.Header.Get("Link"), err)
 	}
 	// A page past the end is empty, like GitHub.

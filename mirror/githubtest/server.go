@@ -51,6 +51,10 @@ type Options struct {
 	// NoDigests makes assets carry "digest": null, as releases uploaded
 	// before GitHub started publishing asset digests do.
 	NoDigests bool
+	// IgnoreIfNoneMatch makes the download host answer a conditional
+	// asset request with the full body instead of 304, as when a proxy
+	// strips conditional headers.
+	IgnoreIfNoneMatch bool
 	// Umask is cleared from the permission bits of archive entries, like
 	// git's tar.umask; 0 means git's default 0002, which is what GitHub
 	// serves (files 0664, executables and directories 0775, symlinks 0777).
@@ -84,11 +88,12 @@ type RequestLog struct {
 
 // Server is a running fake GitHub. All methods are safe for concurrent use.
 type Server struct {
-	owner    string
-	blobSize int64
-	sizeFor  func(repo, tag, asset string) int64
-	noDigest bool
-	umask    fs.FileMode
+	owner     string
+	blobSize  int64
+	sizeFor   func(repo, tag, asset string) int64
+	noDigest  bool
+	ignoreINM bool
+	umask     fs.FileMode
 
 	apiSrv, dlSrv *http.Server
 	apiBase       string // http://127.0.0.1:P/api/v3/
@@ -123,16 +128,17 @@ type Server struct {
 // NewServer loads the fixtures and starts both hosts.
 func NewServer(o Options) (*Server, error) {
 	s := &Server{
-		owner:    o.Owner,
-		blobSize: o.BlobSize,
-		sizeFor:  o.SizeFor,
-		noDigest: o.NoDigests,
-		umask:    o.Umask & 0o777,
-		closed:   make(chan struct{}),
-		rng:      rand.New(rand.NewPCG(o.Seed, 0x6769746875627465)),
-		stalls:   map[string]stall{},
-		truncs:   map[string]int64{},
-		rate:     rateState{limit: defaultRateLimit, remaining: defaultRateLimit, reset: time.Now().Add(time.Hour).Truncate(time.Second)},
+		owner:     o.Owner,
+		blobSize:  o.BlobSize,
+		sizeFor:   o.SizeFor,
+		noDigest:  o.NoDigests,
+		ignoreINM: o.IgnoreIfNoneMatch,
+		umask:     o.Umask & 0o777,
+		closed:    make(chan struct{}),
+		rng:       rand.New(rand.NewPCG(o.Seed, 0x6769746875627465)),
+		stalls:    map[string]stall{},
+		truncs:    map[string]int64{},
+		rate:      rateState{limit: defaultRateLimit, remaining: defaultRateLimit, reset: time.Now().Add(time.Hour).Truncate(time.Second)},
 		// Release and asset ids look like GitHub's: large and increasing.
 		lastRelease: 40000000,
 		lastAsset:   150000000,

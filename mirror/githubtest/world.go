@@ -24,6 +24,47 @@ import (
 // name in project.ini but only release 2.6.1 carries.
 var onlyOn = map[string]string{
 	"cyclecloud-slurm/cyclecloud_api-8.1.0-py2.py3-none-any.whl": "2.6.1",
+	// Old PBS Pro binaries that cyclecloud-pbspro 2.0.25 names live on
+	// its dated -bins releases only.
+	"cyclecloud-pbspro/pbspro-debuginfo-18.1.4-0.x86_64.rpm": "2023-03-29-bins",
+	"cyclecloud-pbspro/pbspro-client-18.1.4-0.x86_64.rpm":    "2024-12-03-bins",
+}
+
+// prereleaseOnly lists the repositories whose release workflow
+// (.github/workflows/release.yml) creates every release with
+// "prerelease": true, as the real cyclecloud-pbspro, -gridengine and
+// -hpcpack do: GitHub's /releases/latest has no answer for them (404).
+var prereleaseOnly = map[string]bool{
+	"cyclecloud-pbspro":     true,
+	"cyclecloud-gridengine": true,
+	"cyclecloud-hpcpack":    true,
+}
+
+// binsRelease is a dated release that only carries blobs, like Azure's
+// "2023-03-29-bins": its tag is not a version, its tree is the project's
+// as of then, and its assets are blobs no version release carries (listed
+// in onlyOn). They were uploaded before GitHub computed asset digests
+// (June 2025), so their assets carry "digest": null next to version
+// releases whose assets have one.
+type binsRelease struct {
+	tag       string
+	published time.Time
+}
+
+// binsReleases are the dated -bins releases of each repository, published
+// in their repository's release style (prereleases where prereleaseOnly).
+var binsReleases = map[string][]binsRelease{
+	"cyclecloud-pbspro": {
+		{tag: "2023-03-29-bins", published: time.Date(2023, 3, 29, 18, 2, 11, 0, time.UTC)},
+		{tag: "2024-12-03-bins", published: time.Date(2024, 12, 3, 9, 41, 52, 0, time.UTC)},
+	},
+}
+
+// backports are releases of an older line published after a higher
+// version and marked latest (make_latest), as Azure published 3.0.x
+// after 4.0.x: copied from the release `from` (tree, project.ini retagged).
+var backports = map[string][]struct{ tag, from string }{
+	"cyclecloud-slurm": {{tag: "3.0.13", from: "3.0.12"}},
 }
 
 // worldEpoch is the first publication date of the synthesized releases;
@@ -49,6 +90,7 @@ type repo struct {
 	owner, name string
 	id          int64
 	releases    []*release // ordered by published, oldest first; replaced, never mutated
+	marked      *release   // the release marked latest (make_latest), nil for GitHub's default
 }
 
 func (r *repo) full() string { return r.owner + "/" + r.name }
@@ -60,6 +102,8 @@ type release struct {
 	commit     string
 	commitTime time.Time // also the release's created_at and every archive mtime
 	published  time.Time
+	prerelease bool
+	bins       bool // a dated -bins release: carries only the blobs onlyOn puts there
 	projectINI []byte
 	tree       []treeEntry
 	assets     []*asset // replaced under Server.mu, never mutated in place
@@ -77,6 +121,7 @@ type asset struct {
 	sum      string // sha256 hex of content, when content is set
 	created  time.Time
 	updated  time.Time
+	noDigest bool // uploaded before GitHub computed digests: "digest": null
 	download atomic.Int64
 }
 
@@ -114,7 +159,32 @@ func (s *Server) loadWorld(fsys fs.FS) error {
 		slices.SortFunc(rels, func(a, b *release) int { return manifest.CompareVersions(a.tag, b.tag) })
 		for i, rel := range rels {
 			rel.published = worldEpoch.Add(time.Duration(i)*97*24*time.Hour + time.Duration(len(s.repoList))*time.Hour)
+		}
+		newest := rels[len(rels)-1]
+		for _, b := range binsReleases[rp.name] {
+			rels = append(rels, &release{repo: rp, tag: b.tag, published: b.published, bins: true,
+				commit: fakeCommit(rp.full(), b.tag, newest.commit), projectINI: newest.projectINI, tree: newest.tree})
+		}
+		slices.SortStableFunc(rels, func(a, b *release) int { return a.published.Compare(b.published) })
+		for _, bp := range backports[rp.name] {
+			var from *release
+			for _, r := range rels {
+				if r.tag == bp.from {
+					from = r
+				}
+			}
+			if from == nil {
+				continue // custom fixtures without the release it copies
+			}
+			last := rels[len(rels)-1]
+			rel := &release{repo: rp, tag: bp.tag, published: last.published.Add(24 * time.Hour),
+				commit: fakeCommit(rp.full(), bp.tag, from.commit), projectINI: retag(from.projectINI, from.tag, bp.tag), tree: from.tree}
+			rels = append(rels, rel)
+			rp.marked = rel
+		}
+		for _, rel := range rels {
 			rel.commitTime = rel.published.Add(-2*time.Hour - 17*time.Minute)
+			rel.prerelease = prereleaseOnly[rp.name]
 			rel.id = s.newReleaseID()
 			if err := s.makeAssets(rel); err != nil {
 				return err
@@ -226,7 +296,8 @@ func (s *Server) makeAssets(rel *release) error {
 			continue
 		}
 		name := path.Base(b)
-		if only, ok := onlyOn[rel.repo.name+"/"+name]; ok && only != rel.tag {
+		only, ok := onlyOn[rel.repo.name+"/"+name]
+		if (ok && only != rel.tag) || (rel.bins && !ok) {
 			continue
 		}
 		if seen[name] || name == "." || name == "/" {
@@ -240,12 +311,13 @@ func (s *Server) makeAssets(rel *release) error {
 			}
 		}
 		assets = append(assets, &asset{
-			id:      s.newAssetID(),
-			name:    name,
-			size:    size,
-			seed:    contentSeed(rel.repo.full(), name),
-			created: rel.published.Add(-30 * time.Minute),
-			updated: rel.published.Add(-29 * time.Minute),
+			id:       s.newAssetID(),
+			name:     name,
+			size:     size,
+			seed:     contentSeed(rel.repo.full(), name),
+			created:  rel.published.Add(-30 * time.Minute),
+			updated:  rel.published.Add(-29 * time.Minute),
+			noDigest: rel.bins,
 		})
 	}
 	rel.assets = assets
@@ -316,9 +388,28 @@ func (s *Server) releaseByID(rp *repo, id int64) *release {
 	return nil
 }
 
-// latestRelease is the release with the highest published_at (no drafts or
-// prereleases exist in the fake).
+// latestRelease is what GitHub's /releases/latest answers: the release
+// marked latest (make_latest) or else the newest non-prerelease by
+// published_at (no drafts exist in the fake); nil when every release is a
+// prerelease.
 func (s *Server) latestRelease(rp *repo) *release {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if rp.marked != nil && !rp.marked.prerelease {
+		return rp.marked
+	}
+	var best *release
+	for _, r := range rp.releases {
+		if !r.prerelease && (best == nil || !r.published.Before(best.published)) {
+			best = r
+		}
+	}
+	return best
+}
+
+// newestRelease is the release published last, prerelease or not: what
+// the default branch points at.
+func (s *Server) newestRelease(rp *repo) *release {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var best *release
@@ -368,7 +459,7 @@ func (s *Server) resolveRef(rp *repo, ref string) *release {
 	}
 	switch ref {
 	case "HEAD", defaultBranch, "refs/heads/" + defaultBranch, "heads/" + defaultBranch:
-		return s.latestRelease(rp)
+		return s.newestRelease(rp)
 	}
 	if len(ref) >= 7 && len(ref) <= 40 {
 		if _, err := hex.DecodeString(ref + strings.Repeat("0", len(ref)%2)); err == nil {

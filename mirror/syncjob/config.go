@@ -101,11 +101,10 @@ type PolicyKind int
 const (
 	// Pinned is one release tag.
 	Pinned PolicyKind = iota
-	// Latest is the repository's latest release (GitHub's "latest": not a
-	// draft, not a prerelease).
+	// Latest is the repository's highest version (mirror.LatestRelease),
+	// whatever GitHub marks latest.
 	Latest
-	// Newest is the N newest releases that are neither drafts nor
-	// prereleases, by publication time.
+	// Newest is the N highest versions (mirror.NewestReleases).
 	Newest
 )
 

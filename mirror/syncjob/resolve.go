@@ -3,7 +3,6 @@ package syncjob
 import (
 	"context"
 	"fmt"
-	"sort"
 
 	"github.com/ccmirror/ccmirror/mirror"
 )
@@ -72,7 +71,7 @@ func (r *run) resolve(ctx context.Context) []*target {
 				}
 				sel := NewestReleases(list, pol.N)
 				if len(sel) == 0 {
-					failed(fmt.Errorf("%s has no published release (drafts and prereleases do not count): %w", repo, mirror.ErrUpstream))
+					failed(mirror.NoVersionError(repo, list))
 					continue
 				}
 				if len(sel) < pol.N {
@@ -96,18 +95,8 @@ func findTag(rels []mirror.Release, tag string) *mirror.Release {
 	return nil
 }
 
-// NewestReleases returns the n newest releases that are neither drafts nor
-// prereleases, by publication time, newest first.
+// NewestReleases returns the n highest versions among rels
+// (mirror.NewestReleases: prereleases count, drafts and dated tags do not).
 func NewestReleases(rels []mirror.Release, n int) []mirror.Release {
-	var c []mirror.Release
-	for _, rel := range rels {
-		if !rel.Draft && !rel.Prerelease && rel.Tag != "" {
-			c = append(c, rel)
-		}
-	}
-	sort.SliceStable(c, func(i, j int) bool { return c[i].PublishedAt.After(c[j].PublishedAt) })
-	if len(c) > n {
-		c = c[:n]
-	}
-	return c
+	return mirror.NewestReleases(rels, n)
 }

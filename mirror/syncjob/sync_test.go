@@ -105,7 +105,7 @@ func TestNewReleaseBetweenRuns(t *testing.T) {
 		unchanged int
 	}{
 		{policy: "latest", first: []string{"slurm-4.0.9.tar"}, unchanged: 0},
-		{policy: "newest:2", first: []string{"slurm-4.0.9.tar", "slurm-3.0.12.tar"}, unchanged: 1},
+		{policy: "newest:2", first: []string{"slurm-4.0.9.tar", "slurm-3.0.13.tar"}, unchanged: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.policy, func(t *testing.T) {
@@ -309,9 +309,9 @@ func TestNewestReleases(t *testing.T) {
 		n    int
 		want []string
 	}{
-		{1, []string{"3.9.1"}},
-		{2, []string{"3.9.1", "4.0.0"}},
-		{10, []string{"3.9.1", "4.0.0", "3.9.0"}},
+		{1, []string{"4.0.0"}},
+		{2, []string{"4.0.0", "3.9.1"}},
+		{10, []string{"4.0.0", "3.9.1", "3.9.0", "5.0.0-rc1"}},
 	}
 	for _, tc := range tests {
 		var got []string
