@@ -160,8 +160,9 @@ func nearestExisting(p string) string {
 	}
 }
 
+// hashIfFile hashes p when it is a regular file (not a symlink), else "".
 func hashIfFile(ctx context.Context, p string) (string, error) {
-	st, err := os.Stat(p)
+	st, err := os.Lstat(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}

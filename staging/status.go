@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ccmirror/ccmirror/internal/regfile"
 	"github.com/ccmirror/ccmirror/manifest"
 )
 
@@ -118,14 +119,14 @@ func Status(root string) (*StatusReport, error) {
 	}
 	// What the records know: blob hashes (latest wins) and who installed
 	// each version.
-	known := map[string]string{}
+	known := map[string]knownBlob{}
 	installedBy := map[string]*Installation{}
 	for i := range recs {
 		rec := &recs[i]
 		for _, p := range rec.Projects {
 			for _, b := range p.Blobs {
 				if b.Action == ActionAdd || b.Action == ActionReplace || b.Action == ActionSkip {
-					known[p.Name+"/"+b.Path] = b.SHA256
+					known[p.Name+"/"+b.Path] = knownBlob{sha256: b.SHA256, size: b.Size}
 				}
 			}
 			if p.Action == ActionAdd || p.Action == ActionReplace {
@@ -178,7 +179,7 @@ func Status(root string) (*StatusReport, error) {
 			if haveOwner {
 				vs.Owner = owner.Spec
 			}
-			statusVersion(ctx, &vs, projects, known, owner, haveOwner)
+			statusVersion(ctx, &vs, projects, known, owner, haveOwner, func(w string) { rep.Warnings = append(rep.Warnings, w) })
 			if files, ok := filesOf[key]; ok && len(files) > 0 {
 				compareFiles(ctx, &vs, files)
 			}
@@ -205,8 +206,14 @@ func Status(root string) (*StatusReport, error) {
 	return rep, nil
 }
 
-func statusVersion(ctx context.Context, vs *VersionStatus, projects string, known map[string]string, owner Owner, checkOwner bool) {
-	f, err := os.Open(filepath.Join(vs.Dir, "project.ini"))
+// knownBlob is what the install records say a staged blob is.
+type knownBlob struct {
+	sha256 string
+	size   int64
+}
+
+func statusVersion(ctx context.Context, vs *VersionStatus, projects string, known map[string]knownBlob, owner Owner, checkOwner bool, warn func(string)) {
+	f, err := regfile.Open(filepath.Join(vs.Dir, "project.ini"), regfile.Options{NoFollow: true})
 	var ini *manifest.ProjectINI
 	if err == nil {
 		ini, err = manifest.ParseProjectINI(f, filepath.Join(vs.Dir, "project.ini"))
@@ -227,10 +234,20 @@ func statusVersion(ctx context.Context, vs *VersionStatus, projects string, know
 	}
 	if ini != nil {
 		for _, b := range ini.Blobs {
-			bs := BlobStatus{Name: b, Want: known[vs.Name+"/"+b]}
+			k := known[vs.Name+"/"+b]
+			bs := BlobStatus{Name: b, Want: k.sha256}
 			p := filepath.Join(projects, vs.Name, "blobs", filepath.FromSlash(b))
 			var st syscall.Stat_t
-			if !manifest.ValidBlobName(b) || syscall.Stat(p, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+			if !manifest.ValidBlobName(b) || syscall.Lstat(p, &st) != nil {
+				bs.State = BlobMissing
+				problem = true
+				vs.Blobs = append(vs.Blobs, bs)
+				continue
+			}
+			if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+				// Not followed, not opened: a symlink could point anywhere
+				// and a FIFO would never answer.
+				warn(fmt.Sprintf("%s is %s, not a regular file: not read", p, regfile.Describe(modeType(st.Mode))))
 				bs.State = BlobMissing
 				problem = true
 				vs.Blobs = append(vs.Blobs, bs)
@@ -243,9 +260,14 @@ func statusVersion(ctx context.Context, vs *VersionStatus, projects string, know
 				vs.Blobs = append(vs.Blobs, bs)
 				continue
 			}
-			sum, err := hashFile(ctx, p)
+			// Read at most what the record says the blob was.
+			sum, _, err := hashBounded(ctx, p, k.size)
 			switch {
+			case errors.Is(err, errSizeDiffers):
+				bs.State = BlobMismatch
+				problem = true
 			case err != nil:
+				warn(err.Error())
 				bs.State = BlobMissing
 				problem = true
 			case sum == bs.Want:
@@ -273,10 +295,10 @@ func statusVersion(ctx context.Context, vs *VersionStatus, projects string, know
 // compareFiles checks a version folder's regular files against the ones an
 // install record lists, so an edit after install shows as a problem.
 func compareFiles(ctx context.Context, vs *VersionStatus, files []PlanItem) {
-	want := map[string]string{}
+	want := map[string]PlanItem{}
 	for _, f := range files {
 		if f.Type == typeFile {
-			want[f.Path] = f.SHA256
+			want[f.Path] = f
 		}
 	}
 	add := func(path, state string) {
@@ -293,12 +315,13 @@ func compareFiles(ctx context.Context, vs *VersionStatus, files []PlanItem) {
 		rel, _ := filepath.Rel(vs.Dir, p)
 		rel = filepath.ToSlash(rel)
 		seen[rel] = true
-		sum, ok := want[rel]
+		w, ok := want[rel]
 		switch {
 		case !ok:
 			add(rel, "unexpected")
-		case sum != "":
-			if got, err := hashFile(ctx, p); err != nil || got != sum {
+		case w.SHA256 != "":
+			// Read at most what the record says the file was.
+			if got, _, err := hashBounded(ctx, p, w.Size); err != nil || got != w.SHA256 {
 				add(rel, "modified")
 			}
 		}
@@ -331,4 +354,23 @@ func interruptedInstalls(root string) []string {
 		}
 	}
 	return out
+}
+
+// modeType turns a stat st_mode file type into an fs.FileMode type.
+func modeType(m uint32) fs.FileMode {
+	switch m & syscall.S_IFMT {
+	case syscall.S_IFDIR:
+		return fs.ModeDir
+	case syscall.S_IFLNK:
+		return fs.ModeSymlink
+	case syscall.S_IFIFO:
+		return fs.ModeNamedPipe
+	case syscall.S_IFSOCK:
+		return fs.ModeSocket
+	case syscall.S_IFCHR:
+		return fs.ModeDevice | fs.ModeCharDevice
+	case syscall.S_IFBLK:
+		return fs.ModeDevice
+	}
+	return 0
 }

@@ -179,7 +179,7 @@ func (in *installer) checkNamedBlobs() error {
 				missing = append(missing, fmt.Sprintf("%s/%s names unusable blob %q", pw.p.Name, pw.plan.Version, b))
 				continue
 			}
-			if st, err := os.Stat(filepath.Join(ProjectsDir(in.root), pw.p.Name, "blobs", filepath.FromSlash(b))); err == nil && st.Mode().IsRegular() {
+			if st, err := os.Lstat(filepath.Join(ProjectsDir(in.root), pw.p.Name, "blobs", filepath.FromSlash(b))); err == nil && st.Mode().IsRegular() {
 				in.warn(fmt.Sprintf("%s/%s: blob %s is not in the bundle; using the one already staged (hash not checked)", pw.p.Name, pw.plan.Version, b))
 				continue
 			}

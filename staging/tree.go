@@ -2,13 +2,18 @@ package staging
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 
 	"github.com/ccmirror/ccmirror/internal/ctxio"
+	"github.com/ccmirror/ccmirror/internal/regfile"
 )
 
 // Entry types of a staged tree.
@@ -156,8 +161,38 @@ func short(h string) string {
 	return h
 }
 
-// hashFile returns the hex SHA-256 of a file's content.
+// hashFile returns the hex SHA-256 of the regular file at p. It opens p
+// without following a symlink and without blocking on a FIFO or device
+// (internal/regfile): anything but a regular file is an error naming it.
 func hashFile(ctx context.Context, p string) (string, error) {
-	sum, _, err := ctxio.HashFile(ctx, p)
+	sum, _, err := hashBounded(ctx, p, -1)
 	return sum, err
+}
+
+// errSizeDiffers says a staged file no longer has the size its install
+// record gives, so it was not read.
+var errSizeDiffers = errors.New("size differs from the install record")
+
+// hashBounded is hashFile that, when size >= 0, refuses (errSizeDiffers)
+// without reading a file whose size, taken on the opened handle, is not
+// size: a file swapped for a huge or sparse one costs nothing.
+func hashBounded(ctx context.Context, p string, size int64) (string, int64, error) {
+	f, err := regfile.Open(p, regfile.Options{NoFollow: true})
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", 0, err
+	}
+	if size >= 0 && fi.Size() != size {
+		return "", fi.Size(), fmt.Errorf("%s: %w", p, errSizeDiffers)
+	}
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, ctxio.NewReader(ctx, f), make([]byte, 256<<10))
+	if err != nil {
+		return "", n, fmt.Errorf("hash %s: %w", p, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
