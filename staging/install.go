@@ -28,6 +28,10 @@ type InstallOptions struct {
 	// LockWait is how long to wait for another install's lock; 0 means
 	// DefaultLockWait, negative means fail at once.
 	LockWait time.Duration
+	// StateDir is where ccmirror keeps its lock, journals, temporary
+	// folders and install records; "" means StateDir(Root). It must be
+	// writable by root only (CheckStateDir), and on the staging filesystem.
+	StateDir string
 }
 
 // switches are the test-only knobs of one install. Install uses the zero
@@ -56,7 +60,8 @@ func (in *installer) hook(point string) {
 // Install verifies a bundle and stages every project version it carries
 // under R/work/staging/projects/, in one streaming pass over r:
 //
-//   - takes the staging lock (R/work/ccmirror/lock);
+//   - checks the state folder (CheckStateDir) and takes the staging lock
+//     there;
 //   - checks the signature and preflights free space, owner, writability,
 //     already staged blobs (conflicts) and required blobs before writing;
 //   - streams every payload file into a private temporary folder on the
@@ -66,7 +71,7 @@ func (in *installer) hook(point string) {
 //   - places blobs first, each by atomic rename, then each version folder by
 //     rename, under a journal that undoes everything on failure or, after a
 //     crash, at the next install;
-//   - writes an install record under R/work/ccmirror/records/.
+//   - writes an install record in the state folder's records/.
 //
 // Errors wrap manifest.ErrVerify (bad bundle; nothing written) or
 // ErrConflict (staged content differs without Force, or the lock is held).
@@ -118,12 +123,12 @@ func install(ctx context.Context, r io.Reader, bundleName string, o InstallOptio
 		return rep, err
 	}
 	rep.Builder = in.builder
+	if in.state, err = resolveState(root, o.StateDir); err != nil {
+		return rep, err
+	}
 	if !o.DryRun {
-		priv := StateDir(root)
-		for _, d := range []string{priv, tmpRoot(root), RecordsDir(root)} {
-			if err := os.MkdirAll(d, 0o755); err != nil {
-				return rep, fmt.Errorf("ccmirror state folder: %w (is %s writable?)", err, priv)
-			}
+		if err := prepareState(in.state); err != nil {
+			return rep, err
 		}
 		wait := o.LockWait
 		if wait == 0 {
@@ -131,13 +136,13 @@ func install(ctx context.Context, r io.Reader, bundleName string, o InstallOptio
 		} else if wait < 0 {
 			wait = 0
 		}
-		lock, err := acquireLock(ctx, lockPath(root), wait, bundleName, in.log)
+		lock, err := acquireLock(ctx, lockPath(in.state), wait, bundleName, in.log)
 		if err != nil {
 			return rep, err
 		}
 		defer lock.Release()
 		in.hook("locked")
-		if err := recoverTmp(tmpRoot(root), in.log, in.durable); err != nil {
+		if err := recoverTmp(tmpRoot(in.state), in.root, in.log, in.durable); err != nil {
 			return rep, err
 		}
 	}
@@ -152,6 +157,7 @@ type installer struct {
 	log        *slog.Logger
 	rep        *InstallReport
 	root       string
+	state      string // the checked state folder
 	owner      Owner
 	builder    string
 	cyclecloud string
@@ -224,7 +230,7 @@ func (in *installer) run(ctx context.Context, r io.Reader) (err error) {
 	if in.o.DryRun {
 		in.tmp, err = os.MkdirTemp("", "ccmirror-dry-run-")
 	} else {
-		in.tmp, err = os.MkdirTemp(tmpRoot(in.root), "install-")
+		in.tmp, err = os.MkdirTemp(tmpRoot(in.state), "install-")
 	}
 	if err != nil {
 		return fmt.Errorf("temporary folder: %w", err)

@@ -44,14 +44,14 @@ func (in *installer) preflight(ctx context.Context) error {
 	}
 	if !in.o.DryRun {
 		var a, b syscall.Stat_t
-		if err := syscall.Stat(tmpRoot(in.root), &a); err != nil {
+		if err := syscall.Stat(tmpRoot(in.state), &a); err != nil {
 			return err
 		}
 		if err := syscall.Stat(existing, &b); err != nil {
 			return err
 		}
 		if a.Dev != b.Dev {
-			return fmt.Errorf("%s and %s are on different filesystems; ccmirror needs them on one so it can rename atomically (make %s a folder on the staging filesystem)", StateDir(in.root), existing, StateDir(in.root))
+			return fmt.Errorf("state folder %s and %s are on different filesystems; ccmirror unpacks in the state folder and needs it on the staging filesystem to rename atomically: pass --state-dir with a folder only root can write on that filesystem", in.state, existing)
 		}
 	}
 

@@ -25,7 +25,9 @@ const (
 
 // StatusReport describes every project version staged under a root.
 type StatusReport struct {
-	Root     string          `json:"root"`
+	Root string `json:"root"`
+	// StateDir is the state folder whose records were read.
+	StateDir string          `json:"state_dir"`
 	Versions []VersionStatus `json:"versions"`
 	// Problems counts versions that are not OK.
 	Problems int `json:"problems"`
@@ -92,13 +94,29 @@ type Installation struct {
 
 const maxOwnerProblems = 20
 
-// Status reads R/work/staging/projects/ and the install records and reports
-// every staged version (a folder <name>/<version>/ holding project.ini):
-// whether every blob its project.ini names is in <name>/blobs/ with the
-// recorded hash, ownership problems, and which bundle installed it. It only
-// reads.
-func Status(root string) (*StatusReport, error) {
+// StatusOptions controls StatusWith.
+type StatusOptions struct {
+	Root string // default DefaultRoot
+	// StateDir is the state folder whose install records are trusted; ""
+	// means StateDir(Root).
+	StateDir string
+}
+
+// Status is StatusWith for root and its default state folder.
+func Status(root string) (*StatusReport, error) { return StatusWith(StatusOptions{Root: root}) }
+
+// StatusWith reads R/work/staging/projects/ and the install records and
+// reports every staged version (a folder <name>/<version>/ holding
+// project.ini): whether every blob its project.ini names is in
+// <name>/blobs/ with the recorded hash, ownership problems, and which bundle
+// installed it. It only reads, and reads staged files without following
+// symlinks or blocking. Records are trusted only from a state folder that
+// passes CheckStateDir; records an earlier ccmirror left under
+// R/work/ccmirror are not (cycle_server can write there), so the versions
+// they describe show as staged without a trusted record.
+func StatusWith(o StatusOptions) (*StatusReport, error) {
 	ctx := context.Background()
+	root := o.Root
 	if root == "" {
 		root = DefaultRoot
 	}
@@ -109,13 +127,28 @@ func Status(root string) (*StatusReport, error) {
 	if err := CheckRoot(root); err != nil {
 		return nil, err
 	}
-	rep := &StatusReport{Root: root, Versions: []VersionStatus{}}
-	recs, bad, err := readRecords(root)
+	state, err := resolveState(root, o.StateDir)
 	if err != nil {
-		return nil, fmt.Errorf("install records: %w", err)
+		return nil, err
+	}
+	rep := &StatusReport{Root: root, StateDir: state, Versions: []VersionStatus{}}
+	var recs []Record
+	var bad []string
+	switch err := CheckStateDir(state, false); {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		rep.Warnings = append(rep.Warnings, "install records not trusted: "+err.Error())
+		state = ""
+	default:
+		if recs, bad, err = readRecords(state); err != nil {
+			return nil, fmt.Errorf("install records: %w", err)
+		}
 	}
 	for _, b := range bad {
-		rep.Warnings = append(rep.Warnings, "unreadable install record "+b)
+		rep.Warnings = append(rep.Warnings, "install record not trusted or unreadable: "+b)
+	}
+	if legacy := recordsDir(legacyStateDir(root)); hasEntries(legacy) {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("install records under %s (left by an earlier ccmirror) are not trusted: the cycle_server account can write there; the versions they describe show as staged without a trusted record until they are installed again", legacy))
 	}
 	// What the records know: blob hashes (latest wins) and who installed
 	// each version.
@@ -199,9 +232,11 @@ func Status(root string) (*StatusReport, error) {
 		}
 		return manifest.CompareVersions(a.Version, b.Version) < 0
 	})
-	rep.Interrupted = interruptedInstalls(root)
-	if h, held := lockHeld(root); held {
-		rep.InstallRunning = h.String()
+	if state != "" {
+		rep.Interrupted = interruptedInstalls(state)
+		if h, held := lockHeld(state); held {
+			rep.InstallRunning = h.String()
+		}
 	}
 	return rep, nil
 }
@@ -340,14 +375,14 @@ func compareFiles(ctx context.Context, vs *VersionStatus, files []PlanItem) {
 
 // interruptedInstalls lists temporary folders whose journal never
 // committed.
-func interruptedInstalls(root string) []string {
-	entries, err := os.ReadDir(tmpRoot(root))
+func interruptedInstalls(state string) []string {
+	entries, err := os.ReadDir(tmpRoot(state))
 	if err != nil {
 		return nil
 	}
 	var out []string
 	for _, e := range entries {
-		dir := filepath.Join(tmpRoot(root), e.Name())
+		dir := filepath.Join(tmpRoot(state), e.Name())
 		ops, committed, err := readJournal(filepath.Join(dir, journalName))
 		if err == nil && !committed && len(ops) > 0 {
 			out = append(out, dir)
@@ -373,4 +408,15 @@ func modeType(m uint32) fs.FileMode {
 		return fs.ModeDevice
 	}
 	return 0
+}
+
+// hasEntries reports whether dir is a folder with something in it.
+func hasEntries(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	names, _ := f.Readdirnames(1)
+	return len(names) > 0
 }

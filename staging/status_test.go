@@ -38,7 +38,7 @@ func TestStatus(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, check: func(t *testing.T, e *env) {
-			st, _ := Status(e.root)
+			st, _ := e.status()
 			v := st.Versions[0]
 			if v.OwnerProblemCount != 1 || !strings.HasSuffix(v.OwnerProblems[0].Path, "scripts/10.sh") {
 				t.Errorf("owner problems %d %+v", v.OwnerProblemCount, v.OwnerProblems)
@@ -53,7 +53,7 @@ func TestStatus(t *testing.T) {
 			if tc.breakIt != nil {
 				tc.breakIt(t, e)
 			}
-			st, err := Status(e.root)
+			st, err := e.status()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,7 +85,7 @@ func TestStatus(t *testing.T) {
 func blobState(name, state string) func(t *testing.T, e *env) {
 	return func(t *testing.T, e *env) {
 		t.Helper()
-		st, _ := Status(e.root)
+		st, _ := e.status()
 		for _, b := range st.Versions[0].Blobs {
 			if b.Name == name {
 				if b.State != state {
@@ -141,7 +141,7 @@ func TestStatusWithoutRecords(t *testing.T) {
 	}
 	var text bytes.Buffer
 	_ = st.WriteText(&text)
-	if !strings.Contains(text.String(), "no install record") || !strings.Contains(text.String(), "gone.tgz: missing") {
+	if !strings.Contains(text.String(), "no trusted install record") || !strings.Contains(text.String(), "gone.tgz: missing") {
 		t.Errorf("status text:\n%s", text.String())
 	}
 	// An empty root has nothing staged.
@@ -154,19 +154,21 @@ func TestStatusWithoutRecords(t *testing.T) {
 func TestStatusReportsRunningInstall(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
-	if err := os.MkdirAll(StateDir(root), 0o755); err != nil {
+	state := filepath.Join(t.TempDir(), "state")
+	if err := prepareState(state); err != nil {
 		t.Fatal(err)
 	}
-	l, err := acquireLock(t.Context(), lockPath(root), 0, "x.tar", discardLog())
+	l, err := acquireLock(t.Context(), lockPath(state), 0, "x.tar", discardLog())
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := Status(root)
+	so := StatusOptions{Root: root, StateDir: state}
+	st, err := StatusWith(so)
 	l.Release()
 	if err != nil || !strings.Contains(st.InstallRunning, "x.tar") {
 		t.Errorf("running install not reported: %+v %v", st, err)
 	}
-	st, _ = Status(root)
+	st, _ = StatusWith(so)
 	if st.InstallRunning != "" {
 		t.Errorf("released lock still reported: %q", st.InstallRunning)
 	}
@@ -205,7 +207,7 @@ func TestStatusReadsStagedFilesSafely(t *testing.T) {
 		return f.Truncate(1 << 40)
 	})
 	replace("demo/1.0.0/x/cluster-init/scripts/20.sh", func(p string) error { return syscall.Mkfifo(p, 0o755) })
-	st, err := Status(e.root)
+	st, err := e.status()
 	if err != nil {
 		t.Fatal(err)
 	}

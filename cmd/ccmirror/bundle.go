@@ -32,6 +32,12 @@ func rootFlag() cli.Flag {
 		Usage: "CycleCloud installation `DIR`; projects are staged under DIR/work/staging/projects"}
 }
 
+// stateDirFlag chooses ccmirror's own state folder (lock, journals, records).
+func stateDirFlag() cli.Flag {
+	return &cli.StringFlag{Name: "state-dir", EnvVars: []string{"CCMIRROR_STATE_DIR"},
+		Usage: "`DIR` where ccmirror keeps its lock, journals and install records; only root may write it and its parents (default: " + staging.DefaultStateBase + "/<one folder per --root> as root)"}
+}
+
 // trustOptions loads the allowed_signers file (when named) into verify
 // options. Without one, only insecure mode proceeds; the signature check
 // itself reports the missing file, so the error names what to pass.

@@ -22,13 +22,14 @@ func installCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:      "install",
 		Usage:     "verify a bundle and stage it for CycleCloud, atomically",
-		UsageText: "ccmirror install --allowed-signers FILE [--root DIR] [--owner U:G] [--builder B] [--dry-run] [--force] [--json] BUNDLE\n\nexample: ccmirror install --allowed-signers /etc/ccmirror/allowed_signers slurm-2.5.0.tar",
+		UsageText: "ccmirror install --allowed-signers FILE [--root DIR] [--state-dir DIR] [--owner U:G] [--builder B] [--dry-run] [--force] [--json] BUNDLE\n\nexample: ccmirror install --allowed-signers /etc/ccmirror/allowed_signers slurm-2.5.0.tar",
 		Description: "Stages ROOT/work/staging/projects/NAME/VERSION and NAME/blobs: blobs first, the version folder last,\n" +
 			"owned by --owner. Nothing is written when any check fails. BUNDLE may be a file, a split bundle's\n" +
 			"first part or part list, or an Azure blob URL.",
 		Flags: []cli.Flag{
 			allowedSignersFlag(),
 			rootFlag(),
+			stateDirFlag(),
 			&cli.StringFlag{Name: "owner", Value: staging.DefaultOwner, Usage: "`USER:GROUP` (names or numeric ids) of everything installed"},
 			&cli.StringFlag{Name: "builder", Value: "auto", Usage: "`BUILDER`: auto (cyclecloud when on PATH, else native), cyclecloud or native"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the exact plan and change nothing"},
@@ -49,6 +50,7 @@ func installCommand(e *env) *cli.Command {
 				JSON:           c.Bool("json"),
 				InstallOptions: staging.InstallOptions{
 					Root:     c.String("root"),
+					StateDir: c.String("state-dir"),
 					Owner:    c.String("owner"),
 					Builder:  c.String("builder"),
 					DryRun:   c.Bool("dry-run"),

@@ -23,7 +23,7 @@ func planCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:      "plan",
 		Usage:     "write a request file listing the project versions this CycleCloud server lacks",
-		UsageText: "ccmirror plan [--root DIR] [--cycle-server PATH] [--all-versions] [--sign-key FILE] [--json] -o FILE\n\nexample: ccmirror plan -o request.json",
+		UsageText: "ccmirror plan [--root DIR] [--state-dir DIR] [--cycle-server PATH] [--all-versions] [--sign-key FILE] [--json] -o FILE\n\nexample: ccmirror plan -o request.json",
 		Description: "Runs `cycle_server execute -format json 'select * from cloud.project'` (falling back to the\n" +
 			"default `Key = value` format) and compares each project record with what is staged under\n" +
 			"ROOT/work/staging/projects/. By default only the HIGHEST version of each project is considered\n" +
@@ -39,6 +39,7 @@ func planCommand(e *env) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "request `FILE` to write (required)"},
 			rootFlag(),
+			stateDirFlag(),
 			&cli.StringFlag{Name: "cycle-server", Usage: "the cycle_server command `PATH` (default ROOT/cycle_server)"},
 			&cli.BoolFlag{Name: "all-versions", Usage: "request every project version CycleCloud knows, not only the highest of each project"},
 			&cli.StringFlag{Name: "sign-key", EnvVars: []string{"CCMIRROR_SIGN_KEY"}, Usage: "sign the request with this OpenSSH private key `FILE` (or agent: / agent:SHA256:…)"},
@@ -70,6 +71,7 @@ func runPlan(c *cli.Context, e *env) error {
 	}
 	req, rep, err := plan.Make(c.Context, plan.Options{
 		Root:        c.String("root"),
+		StateDir:    c.String("state-dir"),
 		CyclePath:   c.String("cycle-server"),
 		AllVersions: c.Bool("all-versions"),
 	})

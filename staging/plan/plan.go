@@ -40,6 +40,9 @@ type Options struct {
 	// Root is the CycleCloud installation folder; "" means
 	// staging.DefaultRoot (/opt/cycle_server).
 	Root string
+	// StateDir is ccmirror's state folder, whose install records are
+	// trusted; "" means staging.StateDir(Root).
+	StateDir string
 	// CyclePath is the cycle_server command; "" means <Root>/cycle_server.
 	CyclePath string
 	// AllVersions considers every record; by default only the highest
@@ -131,7 +134,7 @@ func Make(ctx context.Context, o Options) (*request.Request, *Report, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("plan: ask CycleCloud for its projects: %w", err)
 	}
-	st, err := staging.Status(root)
+	st, err := staging.StatusWith(staging.StatusOptions{Root: root, StateDir: o.StateDir})
 	if err != nil {
 		return nil, nil, fmt.Errorf("plan: read what is staged under %s: %w", staging.ProjectsDir(root), err)
 	}
