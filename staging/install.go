@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ccmirror/ccmirror/internal/beneath"
 	"github.com/ccmirror/ccmirror/internal/ctxio"
 
 	"github.com/ccmirror/ccmirror/manifest"
@@ -146,6 +147,10 @@ func install(ctx context.Context, r io.Reader, bundleName string, o InstallOptio
 			return rep, err
 		}
 	}
+	defer func() {
+		in.proj.Close()
+		in.rootDir.Close()
+	}()
 	return rep, in.run(ctx, r)
 }
 
@@ -162,6 +167,8 @@ type installer struct {
 	builder    string
 	cyclecloud string
 
+	rootDir  *beneath.Dir // the root, on a handle
+	proj     *beneath.Dir // R/work/staging/projects, or nil while it does not exist
 	m        *manifest.Manifest
 	tmp      string      // absolute temporary folder
 	troot    *os.Root    // the temporary folder
@@ -175,7 +182,8 @@ type blobPlan struct {
 	project string
 	item    PlanItem
 	payload string // path in the temporary root; "" for required blobs
-	target  string // absolute staged path
+	target  string // absolute staged path (for messages)
+	rel     string // staged path relative to the projects folder
 	carried bool
 }
 
@@ -185,7 +193,8 @@ type projectWork struct {
 	plan   *ProjectPlan
 	src    string // unpacked source, in the temporary root
 	out    string // built version folder, in the temporary root
-	target string // absolute staged version folder
+	target string // absolute staged version folder (for messages)
+	rel    string // staged version folder relative to the projects folder
 	exists bool
 	// iniBlobs are the blobs project.ini names.
 	iniBlobs []string

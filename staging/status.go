@@ -8,11 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"syscall"
 	"time"
 
-	"github.com/ccmirror/ccmirror/internal/regfile"
+	"github.com/ccmirror/ccmirror/internal/beneath"
 	"github.com/ccmirror/ccmirror/manifest"
+	"golang.org/x/sys/unix"
 )
 
 // Blob states in a StatusReport.
@@ -181,30 +181,55 @@ func StatusWith(o StatusOptions) (*StatusReport, error) {
 	defOwner, defErr := ResolveOwner(DefaultOwner)
 
 	projects := ProjectsDir(root)
-	names, err := os.ReadDir(projects)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("staging folder: %w", err)
+	rootDir, err := beneath.OpenDir(root)
+	if err != nil {
+		return nil, err
 	}
+	defer rootDir.Close()
+	proj, err := openProjects(rootDir)
+	if err != nil {
+		return nil, err
+	}
+	defer proj.Close()
+	var names []beneath.Entry
+	if proj != nil {
+		if names, err = proj.ReadDir(); err != nil {
+			return nil, fmt.Errorf("staging folder: %w", err)
+		}
+	}
+	warn := func(w string) { rep.Warnings = append(rep.Warnings, w) }
 	for _, n := range names {
-		if !n.IsDir() {
+		if !n.Type.IsDir() {
 			continue
 		}
-		versions, err := os.ReadDir(filepath.Join(projects, n.Name()))
+		pdir, err := proj.OpenDir(n.Name)
 		if err != nil {
-			rep.Warnings = append(rep.Warnings, err.Error())
+			warn(err.Error())
+			continue
+		}
+		versions, err := pdir.ReadDir()
+		if err != nil {
+			pdir.Close()
+			warn(err.Error())
 			continue
 		}
 		for _, v := range versions {
-			if !v.IsDir() || v.Name() == "blobs" {
+			if !v.Type.IsDir() || v.Name == "blobs" {
 				continue
 			}
-			dir := filepath.Join(projects, n.Name(), v.Name())
-			if _, err := os.Lstat(filepath.Join(dir, "project.ini")); err != nil {
-				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s has no project.ini: not a staged version", dir))
+			dir := filepath.Join(projects, n.Name, v.Name)
+			vdir, err := pdir.OpenDir(v.Name)
+			if err != nil {
+				warn(err.Error())
 				continue
 			}
-			key := n.Name() + "/" + v.Name()
-			vs := VersionStatus{Name: n.Name(), Version: v.Name(), Dir: dir, Blobs: []BlobStatus{}, InstalledBy: installedBy[key]}
+			if _, err := vdir.Lstat("project.ini"); err != nil {
+				vdir.Close()
+				warn(fmt.Sprintf("%s has no project.ini: not a staged version", dir))
+				continue
+			}
+			key := n.Name + "/" + v.Name
+			vs := VersionStatus{Name: n.Name, Version: v.Name, Dir: dir, Blobs: []BlobStatus{}, InstalledBy: installedBy[key]}
 			owner, haveOwner := ownerOf[key]
 			if !haveOwner && defErr == nil {
 				owner, haveOwner = defOwner, true
@@ -212,18 +237,20 @@ func StatusWith(o StatusOptions) (*StatusReport, error) {
 			if haveOwner {
 				vs.Owner = owner.Spec
 			}
-			statusVersion(ctx, &vs, projects, known, owner, haveOwner, func(w string) { rep.Warnings = append(rep.Warnings, w) })
+			statusVersion(ctx, &vs, pdir, vdir, known, owner, haveOwner, warn)
 			if files, ok := filesOf[key]; ok && len(files) > 0 {
-				compareFiles(ctx, &vs, files)
+				compareFiles(ctx, &vs, vdir, files)
 			}
+			vdir.Close()
 			if !haveOwner {
-				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: ownership not checked: no install record and %v", key, defErr))
+				warn(fmt.Sprintf("%s: ownership not checked: no install record and %v", key, defErr))
 			}
 			if !vs.OK {
 				rep.Problems++
 			}
 			rep.Versions = append(rep.Versions, vs)
 		}
+		pdir.Close()
 	}
 	sort.SliceStable(rep.Versions, func(i, j int) bool {
 		a, b := rep.Versions[i], rep.Versions[j]
@@ -247,9 +274,13 @@ type knownBlob struct {
 	size   int64
 }
 
-func statusVersion(ctx context.Context, vs *VersionStatus, projects string, known map[string]knownBlob, owner Owner, checkOwner bool, warn func(string)) {
-	f, err := regfile.Open(filepath.Join(vs.Dir, "project.ini"), regfile.Options{NoFollow: true})
+// statusVersion checks one staged version: project.ini, the blobs it
+// names, ownership. Everything is read on handles (pdir: the project
+// folder, vdir: the version folder), without following symlinks or
+// blocking; a blob is read at most up to the size its record gives.
+func statusVersion(ctx context.Context, vs *VersionStatus, pdir, vdir *beneath.Dir, known map[string]knownBlob, owner Owner, checkOwner bool, warn func(string)) {
 	var ini *manifest.ProjectINI
+	f, err := vdir.Open("project.ini")
 	if err == nil {
 		ini, err = manifest.ParseProjectINI(f, filepath.Join(vs.Dir, "project.ini"))
 		f.Close()
@@ -258,7 +289,7 @@ func statusVersion(ctx context.Context, vs *VersionStatus, projects string, know
 		vs.Error = err.Error()
 	}
 	problem := vs.Error != ""
-	note := func(p string, st *syscall.Stat_t) {
+	note := func(p string, st *unix.Stat_t) {
 		if !checkOwner || (int(st.Uid) == owner.UID && int(st.Gid) == owner.GID) {
 			return
 		}
@@ -271,32 +302,44 @@ func statusVersion(ctx context.Context, vs *VersionStatus, projects string, know
 		for _, b := range ini.Blobs {
 			k := known[vs.Name+"/"+b]
 			bs := BlobStatus{Name: b, Want: k.sha256}
-			p := filepath.Join(projects, vs.Name, "blobs", filepath.FromSlash(b))
-			var st syscall.Stat_t
-			if !manifest.ValidBlobName(b) || syscall.Lstat(p, &st) != nil {
+			p := filepath.Join(pdir.Name, "blobs", filepath.FromSlash(b))
+			if !manifest.ValidBlobName(b) {
 				bs.State = BlobMissing
 				problem = true
 				vs.Blobs = append(vs.Blobs, bs)
 				continue
 			}
-			if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
-				// Not followed, not opened: a symlink could point anywhere
-				// and a FIFO would never answer.
-				warn(fmt.Sprintf("%s is %s, not a regular file: not read", p, regfile.Describe(modeType(st.Mode))))
+			// Opened without following a symlink and without blocking: a
+			// symlink could point anywhere, a FIFO would never answer.
+			f, err := pdir.Open("blobs/" + b)
+			var nr *beneath.NotRegularError
+			switch {
+			case errors.As(err, &nr):
+				warn(err.Error() + ": not read")
+				fallthrough
+			case err != nil:
+				if !errors.Is(err, fs.ErrNotExist) && nr == nil {
+					warn(err.Error())
+				}
 				bs.State = BlobMissing
 				problem = true
 				vs.Blobs = append(vs.Blobs, bs)
 				continue
 			}
-			bs.Size = st.Size
-			note(p, &st)
+			var st unix.Stat_t
+			if err := unix.Fstat(int(f.Fd()), &st); err == nil {
+				bs.Size = st.Size
+				note(p, &st)
+			}
 			if bs.Want == "" {
+				f.Close()
 				bs.State = BlobUnknown
 				vs.Blobs = append(vs.Blobs, bs)
 				continue
 			}
 			// Read at most what the record says the blob was.
-			sum, _, err := hashBounded(ctx, p, k.size)
+			sum, _, err := hashOpen(ctx, f, k.size)
+			f.Close()
 			switch {
 			case errors.Is(err, errSizeDiffers):
 				bs.State = BlobMismatch
@@ -314,22 +357,21 @@ func statusVersion(ctx context.Context, vs *VersionStatus, projects string, know
 			vs.Blobs = append(vs.Blobs, bs)
 		}
 	}
-	_ = filepath.WalkDir(vs.Dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		var st syscall.Stat_t
-		if syscall.Lstat(p, &st) == nil {
-			note(p, &st)
-		}
+	var st unix.Stat_t
+	if unix.Fstat(vdir.Fd(), &st) == nil {
+		note(vs.Dir, &st)
+	}
+	_ = vdir.Walk(ctx, func(rel string, _ *beneath.Dir, _ string, st *unix.Stat_t) error {
+		note(filepath.Join(vs.Dir, filepath.FromSlash(rel)), st)
 		return nil
 	})
 	vs.OK = !problem && vs.OwnerProblemCount == 0
 }
 
 // compareFiles checks a version folder's regular files against the ones an
-// install record lists, so an edit after install shows as a problem.
-func compareFiles(ctx context.Context, vs *VersionStatus, files []PlanItem) {
+// install record lists, so an edit after install shows as a problem. Each
+// file is read on a handle, at most up to its recorded size.
+func compareFiles(ctx context.Context, vs *VersionStatus, vdir *beneath.Dir, files []PlanItem) {
 	want := map[string]PlanItem{}
 	for _, f := range files {
 		if f.Type == typeFile {
@@ -343,20 +385,17 @@ func compareFiles(ctx context.Context, vs *VersionStatus, files []PlanItem) {
 		}
 	}
 	seen := map[string]bool{}
-	_ = filepath.WalkDir(vs.Dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
+	_ = vdir.Walk(ctx, func(rel string, parent *beneath.Dir, name string, st *unix.Stat_t) error {
+		if st.Mode&unix.S_IFMT != unix.S_IFREG {
 			return nil
 		}
-		rel, _ := filepath.Rel(vs.Dir, p)
-		rel = filepath.ToSlash(rel)
 		seen[rel] = true
 		w, ok := want[rel]
 		switch {
 		case !ok:
 			add(rel, "unexpected")
 		case w.SHA256 != "":
-			// Read at most what the record says the file was.
-			if got, _, err := hashBounded(ctx, p, w.Size); err != nil || got != w.SHA256 {
+			if got, _, err := hashAt(ctx, parent, name, w.Size); err != nil || got != w.SHA256 {
 				add(rel, "modified")
 			}
 		}
@@ -389,25 +428,6 @@ func interruptedInstalls(state string) []string {
 		}
 	}
 	return out
-}
-
-// modeType turns a stat st_mode file type into an fs.FileMode type.
-func modeType(m uint32) fs.FileMode {
-	switch m & syscall.S_IFMT {
-	case syscall.S_IFDIR:
-		return fs.ModeDir
-	case syscall.S_IFLNK:
-		return fs.ModeSymlink
-	case syscall.S_IFIFO:
-		return fs.ModeNamedPipe
-	case syscall.S_IFSOCK:
-		return fs.ModeSocket
-	case syscall.S_IFCHR:
-		return fs.ModeDevice | fs.ModeCharDevice
-	case syscall.S_IFBLK:
-		return fs.ModeDevice
-	}
-	return 0
 }
 
 // hasEntries reports whether dir is a folder with something in it.
