@@ -115,8 +115,8 @@ func buildNative(root *os.Root, src, out string, warn func(string)) error {
 // blobs/ folder: linked from the temporary payload, or copied from staging.
 type blobInput struct {
 	Name    string
-	Payload string // path in the temporary root, or ""
-	Staged  string // absolute path of an already staged blob, or ""
+	Payload string                   // path in the temporary root, or ""
+	Staged  func() (*os.File, error) // opens an already staged blob (on a handle), or nil
 }
 
 // buildCycleCloud runs `cyclecloud project build` in the unpacked source and
@@ -171,8 +171,8 @@ func buildCycleCloud(ctx context.Context, root *os.Root, src, out, name, cc stri
 	return sanitizeOutput(root, out, warn)
 }
 
-func copyInto(ctx context.Context, root *os.Root, from, to string) error {
-	in, err := os.Open(from)
+func copyInto(ctx context.Context, root *os.Root, open func() (*os.File, error), to string) error {
+	in, err := open()
 	if err != nil {
 		return err
 	}

@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
+
+	"github.com/ccmirror/ccmirror/internal/beneath"
+	"golang.org/x/sys/unix"
 )
 
 func (in *installer) blobConflicts() []string {
@@ -39,24 +40,37 @@ func (in *installer) conflicts() []string {
 // planVersions compares each built version folder with the staged one.
 func (in *installer) planVersions(ctx context.Context) error {
 	for _, pw := range in.projects {
-		built, err := walkTree(ctx, filepath.Join(in.tmp, filepath.FromSlash(pw.out)))
+		built, err := in.walkTmp(ctx, pw.out)
 		if err != nil {
 			return fmt.Errorf("%s/%s: %w", pw.plan.Name, pw.plan.Version, err)
 		}
 		var staged []treeEntry
-		st, err := os.Lstat(pw.target)
+		var st *unix.Stat_t
+		if in.proj != nil {
+			st, err = lstatAt(in.proj, pw.rel)
+		} else {
+			err = fs.ErrNotExist
+		}
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
+		case errors.Is(err, beneath.ErrSymlink):
+			return fmt.Errorf("stage %s: a folder on the way is a symlink or not a folder; refusing to stage through it (replace it with a real folder)", pw.target)
 		case err != nil:
 			return err
-		case st.IsDir():
+		case st.Mode&unix.S_IFMT == unix.S_IFDIR:
 			pw.exists = true
-			if staged, err = walkTree(ctx, pw.target); err != nil {
+			d, err := in.proj.OpenDir(pw.rel)
+			if err != nil {
+				return fmt.Errorf("staged %s: %w", pw.target, err)
+			}
+			staged, err = walkTree(ctx, d)
+			d.Close()
+			if err != nil {
 				return fmt.Errorf("staged %s: %w", pw.target, err)
 			}
 		default:
 			pw.exists = true
-			staged = []treeEntry{{Path: ".", Type: typeOther, Mode: modeString(st.Mode())}}
+			staged = []treeEntry{{Path: ".", Type: typeOther, Mode: modeString(fs.FileMode(st.Mode & 0o777))}}
 		}
 		items, identical := diffTrees(built, staged, in.o.Force)
 		pw.plan.Files = items
@@ -94,4 +108,19 @@ func (in *installer) count() {
 		}
 		in.rep.Projects = append(in.rep.Projects, *pw.plan)
 	}
+}
+
+// walkTmp lists the folder rel of the install's temporary folder.
+func (in *installer) walkTmp(ctx context.Context, rel string) ([]treeEntry, error) {
+	t, err := beneath.OpenDir(in.tmp)
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close()
+	d, err := t.OpenDir(rel)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return walkTree(ctx, d)
 }

@@ -25,6 +25,7 @@ const childEnv = "CCMIRROR_STAGING_TEST_CHILD"
 type childConfig struct {
 	Bundle     string `json:"bundle"`
 	Root       string `json:"root"`
+	State      string `json:"state"`
 	Owner      string `json:"owner"`
 	Allowed    string `json:"allowed"`
 	Force      bool   `json:"force"`
@@ -65,7 +66,7 @@ func childInstall() int {
 	}
 	defer f.Close()
 	_, err = install(context.Background(), f, filepath.Base(c.Bundle), InstallOptions{
-		Root: c.Root, Owner: c.Owner, Builder: BuilderNative, Force: c.Force, Verify: VerifyOptions{Allowed: a}}, sw)
+		Root: c.Root, StateDir: c.State, Owner: c.Owner, Builder: BuilderNative, Force: c.Force, Verify: VerifyOptions{Allowed: a}}, sw)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -149,7 +150,7 @@ func TestCrashSafety(t *testing.T) {
 			}
 			ref := setup()
 			oldSnap := snapshot(t, stagingTree(ref.root))
-			oldRecords := countRecords(ref.root)
+			oldRecords := countRecords(ref.state)
 			ref.mustInstall(newBundle[sc.bundle], func(o *InstallOptions) { o.Force = sc.force })
 			newSnap := snapshot(t, stagingTree(ref.root))
 
@@ -157,7 +158,7 @@ func TestCrashSafety(t *testing.T) {
 				t.Run(point, func(t *testing.T) {
 					t.Parallel()
 					e := setup()
-					runChild(t, childConfig{Bundle: sc.bundle, Root: e.root, Owner: spec, Allowed: allowedPath,
+					runChild(t, childConfig{Bundle: sc.bundle, Root: e.root, State: e.state, Owner: spec, Allowed: allowedPath,
 						Force: sc.force, NoExchange: sc.noExchange, CrashAt: point})
 
 					// Right after the kill: CycleCloud never sees a version
@@ -172,7 +173,7 @@ func TestCrashSafety(t *testing.T) {
 					if d1, d2 := diffSnap(vOld, vNow), diffSnap(vNew, vNow); d1 != "" && d2 != "" && !gap {
 						t.Errorf("version folder is neither old nor new after the kill:\nvs old:\n%s\nvs new:\n%s", d1, d2)
 					}
-					st, err := Status(e.root)
+					st, err := e.status()
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -187,7 +188,7 @@ func TestCrashSafety(t *testing.T) {
 					// Recovery (what the next install does first, under the
 					// lock) returns to exactly the old state, or keeps the
 					// complete new one once the install committed.
-					if err := recoverTmp(tmpRoot(e.root), slog.New(slog.DiscardHandler), durability{off: true}); err != nil {
+					if err := recoverTmp(tmpRoot(e.state), e.root, slog.New(slog.DiscardHandler), durability{off: true}); err != nil {
 						t.Fatalf("recover: %v", err)
 					}
 					recovered := snapshot(t, stagingTree(e.root))
@@ -198,7 +199,7 @@ func TestCrashSafety(t *testing.T) {
 					if d := diffSnap(want, recovered); d != "" {
 						t.Errorf("after recovery the staging tree is not the %s state:\n%s", wantName, d)
 					}
-					if n := countRecords(e.root); n != wantRecords {
+					if n := countRecords(e.state); n != wantRecords {
 						t.Errorf("%d install records after recovery, want %d", n, wantRecords)
 					}
 
@@ -236,9 +237,9 @@ func TestNextInstallRecoversInterruptedInstall(t *testing.T) {
 	if err := os.WriteFile(bundle, makeBundle(t, []testProject{demoProject(t, "1.1.0", "one")}, k.signer), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	runChild(t, childConfig{Bundle: bundle, Root: e.root, Owner: spec, Allowed: allowedPath, CrashAt: "blob:demo/demo-pkg-1.1.0.tar.gz"})
+	runChild(t, childConfig{Bundle: bundle, Root: e.root, State: e.state, Owner: spec, Allowed: allowedPath, CrashAt: "blob:demo/demo-pkg-1.1.0.tar.gz"})
 
-	st, err := Status(e.root)
+	st, err := e.status()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +249,7 @@ func TestNextInstallRecoversInterruptedInstall(t *testing.T) {
 	// Installing something else (here: the already staged 1.0.0) first
 	// rolls the interrupted one back.
 	e.mustInstall(makeBundle(t, []testProject{demoProject(t, "1.0.0", "one")}, k.signer))
-	assertUnchanged(t, e.root, before)
+	assertUnchanged(t, e, before)
 	logs := e.logs.String()
 	if !strings.Contains(logs, "interrupted") || !strings.Contains(logs, "stale staging lock") {
 		t.Errorf("log does not explain the recovery:\n%s", logs)
@@ -267,7 +268,7 @@ func versionPart(s map[string]string) map[string]string {
 	return out
 }
 
-func countRecords(root string) int {
-	es, _ := os.ReadDir(RecordsDir(root))
+func countRecords(state string) int {
+	es, _ := os.ReadDir(recordsDir(state))
 	return len(es)
 }

@@ -3,8 +3,12 @@
 // (R/work/staging/projects/) atomically and with the right ownership, and
 // reports on what is staged.
 //
-// Everything ccmirror keeps for itself (the lock, temporary folders, install
-// records) lives under R/work/ccmirror/, outside R/work/staging/projects/.
+// Everything ccmirror keeps for itself (the lock, journals, temporary
+// folders, install records) lives in a state folder only root can write
+// (StateDir: /var/lib/ccmirror/<one folder per root> by default), never under
+// the root, which belongs to the cycle_server account. The staging tree is
+// treated as hostile: files are read there without following symlinks or
+// blocking, and every mode ccmirror stages is its own policy.
 package staging
 
 import "github.com/ccmirror/ccmirror/internal/errclass"

@@ -407,6 +407,7 @@ func ownerFor(t testing.TB) (string, Owner) {
 type env struct {
 	t     testing.TB
 	root  string
+	state string // the state folder every install of this env uses
 	owner Owner
 	opts  InstallOptions
 	logs  *syncBuffer
@@ -434,9 +435,10 @@ func newEnv(t testing.TB) *env {
 	t.Helper()
 	spec, o := ownerFor(t)
 	root := t.TempDir()
+	state := filepath.Join(t.TempDir(), "state")
 	logs := &syncBuffer{}
-	return &env{t: t, root: root, owner: o, logs: logs, opts: InstallOptions{
-		Root: root, Owner: spec, Builder: BuilderNative, LockWait: 2 * time.Second,
+	return &env{t: t, root: root, state: state, owner: o, logs: logs, opts: InstallOptions{
+		Root: root, StateDir: state, Owner: spec, Builder: BuilderNative, LockWait: 2 * time.Second,
 		Verify: VerifyOptions{Allowed: trustedAllowed(t)},
 		Log:    slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}}
@@ -457,6 +459,11 @@ func (e *env) mustInstall(bundle []byte, mod ...func(*InstallOptions)) *InstallR
 		e.t.Fatalf("install: %v\nlogs:\n%s", err, e.logs.String())
 	}
 	return rep
+}
+
+// status is Status of the env's root and state folder.
+func (e *env) status() (*StatusReport, error) {
+	return StatusWith(StatusOptions{Root: e.root, StateDir: e.state})
 }
 
 func (e *env) staged(rel string) string {
@@ -526,12 +533,12 @@ func diffSnap(a, b map[string]string) string {
 
 // assertUnchanged fails when the staging tree differs from before, or a
 // temporary folder was left behind.
-func assertUnchanged(t testing.TB, root string, before map[string]string) {
+func assertUnchanged(t testing.TB, e *env, before map[string]string) {
 	t.Helper()
-	if d := diffSnap(before, snapshot(t, stagingTree(root))); d != "" {
+	if d := diffSnap(before, snapshot(t, stagingTree(e.root))); d != "" {
 		t.Errorf("staging tree changed:\n%s", d)
 	}
-	if es, _ := os.ReadDir(tmpRoot(root)); len(es) > 0 {
+	if es, _ := os.ReadDir(tmpRoot(e.state)); len(es) > 0 {
 		t.Errorf("temporary folders left behind: %v", es)
 	}
 }

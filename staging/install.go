@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ccmirror/ccmirror/internal/beneath"
 	"github.com/ccmirror/ccmirror/internal/ctxio"
 
 	"github.com/ccmirror/ccmirror/manifest"
@@ -28,6 +29,10 @@ type InstallOptions struct {
 	// LockWait is how long to wait for another install's lock; 0 means
 	// DefaultLockWait, negative means fail at once.
 	LockWait time.Duration
+	// StateDir is where ccmirror keeps its lock, journals, temporary
+	// folders and install records; "" means StateDir(Root). It must be
+	// writable by root only (CheckStateDir), and on the staging filesystem.
+	StateDir string
 }
 
 // switches are the test-only knobs of one install. Install uses the zero
@@ -56,7 +61,8 @@ func (in *installer) hook(point string) {
 // Install verifies a bundle and stages every project version it carries
 // under R/work/staging/projects/, in one streaming pass over r:
 //
-//   - takes the staging lock (R/work/ccmirror/lock);
+//   - checks the state folder (CheckStateDir) and takes the staging lock
+//     there;
 //   - checks the signature and preflights free space, owner, writability,
 //     already staged blobs (conflicts) and required blobs before writing;
 //   - streams every payload file into a private temporary folder on the
@@ -66,7 +72,7 @@ func (in *installer) hook(point string) {
 //   - places blobs first, each by atomic rename, then each version folder by
 //     rename, under a journal that undoes everything on failure or, after a
 //     crash, at the next install;
-//   - writes an install record under R/work/ccmirror/records/.
+//   - writes an install record in the state folder's records/.
 //
 // Errors wrap manifest.ErrVerify (bad bundle; nothing written) or
 // ErrConflict (staged content differs without Force, or the lock is held).
@@ -118,12 +124,12 @@ func install(ctx context.Context, r io.Reader, bundleName string, o InstallOptio
 		return rep, err
 	}
 	rep.Builder = in.builder
+	if in.state, err = resolveState(root, o.StateDir); err != nil {
+		return rep, err
+	}
 	if !o.DryRun {
-		priv := StateDir(root)
-		for _, d := range []string{priv, tmpRoot(root), RecordsDir(root)} {
-			if err := os.MkdirAll(d, 0o755); err != nil {
-				return rep, fmt.Errorf("ccmirror state folder: %w (is %s writable?)", err, priv)
-			}
+		if err := prepareState(in.state); err != nil {
+			return rep, err
 		}
 		wait := o.LockWait
 		if wait == 0 {
@@ -131,16 +137,20 @@ func install(ctx context.Context, r io.Reader, bundleName string, o InstallOptio
 		} else if wait < 0 {
 			wait = 0
 		}
-		lock, err := acquireLock(ctx, lockPath(root), wait, bundleName, in.log)
+		lock, err := acquireLock(ctx, lockPath(in.state), wait, bundleName, in.log)
 		if err != nil {
 			return rep, err
 		}
 		defer lock.Release()
 		in.hook("locked")
-		if err := recoverTmp(tmpRoot(root), in.log, in.durable); err != nil {
+		if err := recoverTmp(tmpRoot(in.state), in.root, in.log, in.durable); err != nil {
 			return rep, err
 		}
 	}
+	defer func() {
+		in.proj.Close()
+		in.rootDir.Close()
+	}()
 	return rep, in.run(ctx, r)
 }
 
@@ -152,10 +162,13 @@ type installer struct {
 	log        *slog.Logger
 	rep        *InstallReport
 	root       string
+	state      string // the checked state folder
 	owner      Owner
 	builder    string
 	cyclecloud string
 
+	rootDir  *beneath.Dir // the root, on a handle
+	proj     *beneath.Dir // R/work/staging/projects, or nil while it does not exist
 	m        *manifest.Manifest
 	tmp      string      // absolute temporary folder
 	troot    *os.Root    // the temporary folder
@@ -169,7 +182,8 @@ type blobPlan struct {
 	project string
 	item    PlanItem
 	payload string // path in the temporary root; "" for required blobs
-	target  string // absolute staged path
+	target  string // absolute staged path (for messages)
+	rel     string // staged path relative to the projects folder
 	carried bool
 }
 
@@ -179,7 +193,8 @@ type projectWork struct {
 	plan   *ProjectPlan
 	src    string // unpacked source, in the temporary root
 	out    string // built version folder, in the temporary root
-	target string // absolute staged version folder
+	target string // absolute staged version folder (for messages)
+	rel    string // staged version folder relative to the projects folder
 	exists bool
 	// iniBlobs are the blobs project.ini names.
 	iniBlobs []string
@@ -224,7 +239,7 @@ func (in *installer) run(ctx context.Context, r io.Reader) (err error) {
 	if in.o.DryRun {
 		in.tmp, err = os.MkdirTemp("", "ccmirror-dry-run-")
 	} else {
-		in.tmp, err = os.MkdirTemp(tmpRoot(in.root), "install-")
+		in.tmp, err = os.MkdirTemp(tmpRoot(in.state), "install-")
 	}
 	if err != nil {
 		return fmt.Errorf("temporary folder: %w", err)

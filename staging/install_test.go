@@ -108,8 +108,8 @@ func TestInstallRoundTrip(t *testing.T) {
 		}
 	}
 	// Private state stays outside staging/projects.
-	if rep.Record == "" || !strings.HasPrefix(rep.Record, RecordsDir(e.root)) {
-		t.Fatalf("record %q not under %s", rep.Record, RecordsDir(e.root))
+	if rep.Record == "" || !strings.HasPrefix(rep.Record, recordsDir(e.state)) {
+		t.Fatalf("record %q not under %s", rep.Record, recordsDir(e.state))
 	}
 	rb, err := os.ReadFile(rep.Record)
 	if err != nil {
@@ -122,7 +122,7 @@ func TestInstallRoundTrip(t *testing.T) {
 	if rec.BundleSHA256 != sum(bundle) || rec.Signer == nil || len(rec.Projects) != 1 || len(rec.Projects[0].Files) == 0 {
 		t.Errorf("record incomplete: %s", rb)
 	}
-	if es, _ := os.ReadDir(tmpRoot(e.root)); len(es) != 0 {
+	if es, _ := os.ReadDir(tmpRoot(e.state)); len(es) != 0 {
 		t.Errorf("temporary folder left: %v", es)
 	}
 
@@ -132,16 +132,16 @@ func TestInstallRoundTrip(t *testing.T) {
 	if again.Status != StatusAlreadyInstalled {
 		t.Errorf("reinstall status %q, want %q", again.Status, StatusAlreadyInstalled)
 	}
-	assertUnchanged(t, e.root, before)
+	assertUnchanged(t, e, before)
 	var text bytes.Buffer
 	if err := again.WriteText(&text); err != nil || !strings.Contains(text.String(), "already installed") {
 		t.Errorf("reinstall text does not say already installed: %q %v", text.String(), err)
 	}
-	if recs, _, _ := readRecords(e.root); len(recs) != 1 {
+	if recs, _, _ := readRecords(e.state); len(recs) != 1 {
 		t.Errorf("%d install records after a no-op reinstall, want 1", len(recs))
 	}
 
-	st, err := Status(e.root)
+	st, err := e.status()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +357,7 @@ func TestInstallRejectsTamperedBundles(t *testing.T) {
 			if rep == nil || rep.Status != StatusFailed || rep.Error == "" {
 				t.Errorf("report %+v, want status failed with the error", rep)
 			}
-			assertUnchanged(t, e.root, before)
+			assertUnchanged(t, e, before)
 
 			// verify says the same, except for problems only an install
 			// can see (unpacking, staged state).
@@ -436,14 +436,14 @@ func TestInstallConflictAndForce(t *testing.T) {
 			if rep.Status != StatusConflict {
 				t.Errorf("status %q", rep.Status)
 			}
-			assertUnchanged(t, e.root, before)
+			assertUnchanged(t, e, before)
 
 			// The dry run shows every conflict, blob and files.
 			plan, err := e.install(changed, dryRun)
 			if !errors.Is(err, ErrConflict) {
 				t.Fatalf("dry run: %v, want ErrConflict", err)
 			}
-			assertUnchanged(t, e.root, before)
+			assertUnchanged(t, e, before)
 			want := map[string]Action{
 				"blob demo-pkg-1.0.0.tar.gz":              ActionConflict,
 				"blob shared-1.0.whl":                     ActionSkip,
@@ -476,10 +476,10 @@ func TestInstallConflictAndForce(t *testing.T) {
 			if int(u) != e.owner.UID || int(g) != e.owner.GID || mode != 0o644 {
 				t.Errorf("replaced blob %d:%d %o", u, g, mode)
 			}
-			if es, _ := os.ReadDir(tmpRoot(e.root)); len(es) != 0 {
+			if es, _ := os.ReadDir(tmpRoot(e.state)); len(es) != 0 {
 				t.Errorf("temporary folder left: %v", es)
 			}
-			st, err := Status(e.root)
+			st, err := e.status()
 			if err != nil || st.Problems != 0 {
 				t.Errorf("status after force: %+v %v", st, err)
 			}
@@ -555,7 +555,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertUnchanged(t, e.root, before)
+	assertUnchanged(t, e, before)
 	assertPlan(t, rep, map[string]Action{"blob shared-1.0.whl": ActionSkip, "blob demo-pkg-1.1.0.tar.gz": ActionAdd})
 }
 
@@ -587,7 +587,7 @@ func TestSharedBlobStoredOnce(t *testing.T) {
 	if rep.Counts[ActionAdd] != 5 { // 3 blobs, 2 versions
 		t.Errorf("counts %v, want 5 adds", rep.Counts)
 	}
-	st, err := Status(e2.root)
+	st, err := e2.status()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -611,12 +611,12 @@ func TestRequiredBlobs(t *testing.T) {
 	if !errors.Is(err, manifest.ErrVerify) || !strings.Contains(err.Error(), "demo/blobs/shared-1.0.whl") {
 		t.Fatalf("required blob missing: %v, want ErrVerify naming it", err)
 	}
-	assertUnchanged(t, e.root, before)
+	assertUnchanged(t, e, before)
 
 	e.mustInstall(makeBundle(t, []testProject{demoProject(t, "1.0.0", "one")}, k.signer))
 	rep := e.mustInstall(bundle)
 	assertPlan(t, rep, map[string]Action{"blob shared-1.0.whl": ActionSkip, "blob demo-pkg-1.1.0.tar.gz": ActionAdd})
-	st, err := Status(e.root)
+	st, err := e.status()
 	if err != nil || st.Problems != 0 || len(st.Versions) != 2 {
 		t.Errorf("status %+v %v", st, err)
 	}
@@ -679,7 +679,7 @@ func TestConcurrentInstalls(t *testing.T) {
 	if secondRep.Status != StatusAlreadyInstalled {
 		t.Errorf("second install %q, want already installed", secondRep.Status)
 	}
-	st, err := Status(e.root)
+	st, err := e.status()
 	if err != nil || st.Problems != 0 || len(st.Versions) != 1 {
 		t.Errorf("status %+v %v", st, err)
 	}
@@ -695,12 +695,12 @@ func TestStaleLockRecovered(t *testing.T) {
 		t.Skip("no true(1)")
 	}
 	dead := cmd.Process.Pid
-	if err := os.MkdirAll(StateDir(e.root), 0o755); err != nil {
+	if err := os.MkdirAll(e.state, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	// The note in the format earlier versions wrote (bundle=).
 	note := fmt.Sprintf("pid=%d\ntime=%s\nbundle=old.tar\n", dead, time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano))
-	if err := os.WriteFile(lockPath(e.root), []byte(note), 0o644); err != nil {
+	if err := os.WriteFile(lockPath(e.state), []byte(note), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// LockWait -1 fails at once on a held lock: a stale one must not count.
@@ -709,7 +709,7 @@ func TestStaleLockRecovered(t *testing.T) {
 	if !strings.Contains(logs, "stale staging lock") || !strings.Contains(logs, "kernel released") || !strings.Contains(logs, "pid "+strconv.Itoa(dead)) || !strings.Contains(logs, "old.tar") {
 		t.Errorf("log does not report the recovered stale lock:\n%s", logs)
 	}
-	if b, _ := os.ReadFile(lockPath(e.root)); len(b) != 0 {
+	if b, _ := os.ReadFile(lockPath(e.state)); len(b) != 0 {
 		t.Errorf("lock file not emptied on release: %q", b)
 	}
 }
@@ -835,7 +835,7 @@ echo "built $name"
 	if err == nil || !strings.Contains(err.Error(), "broken") {
 		t.Fatalf("failing build: %v, want its output in the error", err)
 	}
-	assertUnchanged(t, e.root, before)
+	assertUnchanged(t, e, before)
 }
 
 // TestInstallFailureUndoes cancels installs at several points, including
@@ -866,8 +866,8 @@ func TestInstallFailureUndoes(t *testing.T) {
 			if !errors.Is(err, context.Canceled) {
 				t.Fatalf("err %v, want context.Canceled", err)
 			}
-			assertUnchanged(t, e.root, before)
-			if n := countRecords(e.root); n != 1 {
+			assertUnchanged(t, e, before)
+			if n := countRecords(e.state); n != 1 {
 				t.Errorf("%d records, want 1", n)
 			}
 			// And the same install then succeeds, blob sub-folder included.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -19,7 +20,7 @@ import (
 // tree, Install appends (and fsyncs) one line saying what it is about to do
 // to <tmp>/journal. A last line {"op":"commit"} means the install completed.
 // An install that fails undoes its own journal; one that was killed is
-// undone by the next install, which finds the journal in R/work/ccmirror/tmp/
+// undone by the next install, which finds the journal in the state folder's tmp/
 // while holding the lock. Undo only touches what the journal names, and
 // recognises what it created by inode, so it is safe to run twice.
 const journalName = "journal"
@@ -188,11 +189,14 @@ func inodeOf(p string) uint64 {
 	return st.Ino
 }
 
-// recoverTmp cleans R/work/ccmirror/tmp/ while the lock is held: every
+// recoverTmp cleans the state folder's tmp/ while the lock is held: every
 // folder there belongs to an install that is no longer running. An
 // uncommitted journal is undone first, so the staging tree returns to what
-// it was before that install started.
-func recoverTmp(tmpRoot string, log *slog.Logger, d durability) error {
+// it was before that install started. A folder or journal that ccmirror did
+// not make (not root's, or writable by others), or a journal naming a path
+// outside the staging tree of root, its own temporary folder and the
+// records folder, is refused: nothing of it is undone.
+func recoverTmp(tmpRoot, root string, log *slog.Logger, d durability) error {
 	entries, err := os.ReadDir(tmpRoot)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -200,14 +204,25 @@ func recoverTmp(tmpRoot string, log *slog.Logger, d durability) error {
 		}
 		return err
 	}
+	records := recordsDir(filepath.Dir(tmpRoot))
 	for _, e := range entries {
 		dir := filepath.Join(tmpRoot, e.Name())
-		ops, committed, err := readJournal(filepath.Join(dir, journalName))
+		if err := checkStateEntry(dir, true); err != nil {
+			return fmt.Errorf("recover: %w", err)
+		}
+		jp := filepath.Join(dir, journalName)
+		if err := checkStateEntry(jp, false); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("recover: %w", err)
+		}
+		ops, committed, err := readJournal(jp)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 		case err != nil:
 			return fmt.Errorf("recover %s: %w", dir, err)
 		case !committed && len(ops) > 0:
+			if err := checkJournalPaths(ops, root, dir, records); err != nil {
+				return fmt.Errorf("recover %s: %w; refusing to undo it (inspect it, then remove that folder)", dir, err)
+			}
 			log.Warn("an earlier install was interrupted; undoing its partial changes to the staging tree", "tmp", dir, "changes", len(ops))
 			if err := undo(ops, log, d); err != nil {
 				return fmt.Errorf("recover interrupted install %s (fix by hand, then remove that folder): %w", dir, err)
@@ -219,4 +234,38 @@ func recoverTmp(tmpRoot string, log *slog.Logger, d durability) error {
 		}
 	}
 	return d.dir(tmpRoot)
+}
+
+// checkJournalPaths makes sure every path a journal names is inside one of
+// the folders an install may change: the staging projects folder of root,
+// the install's own temporary folder, the records folder; a created folder
+// may also be one of the folders leading to the projects folder.
+func checkJournalPaths(ops []journalOp, root, tmp, records string) error {
+	allowed := []string{ProjectsDir(root), tmp, records}
+	parents := map[string]bool{ProjectsDir(root): true, filepath.Dir(ProjectsDir(root)): true, filepath.Join(root, "work"): true}
+	inside := func(p string) bool {
+		if p == "" {
+			return true
+		}
+		if !filepath.IsAbs(p) || filepath.Clean(p) != p {
+			return false
+		}
+		for _, a := range allowed {
+			if strings.HasPrefix(p, a+string(filepath.Separator)) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, op := range ops {
+		if op.Op == opMkdir && parents[op.Path] {
+			continue
+		}
+		for _, p := range []string{op.Path, op.Tmp, op.Backup} {
+			if !inside(p) {
+				return fmt.Errorf("journal names %q, outside the staging tree and the install's own folders", p)
+			}
+		}
+	}
+	return nil
 }

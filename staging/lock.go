@@ -32,6 +32,12 @@ func acquireLock(ctx context.Context, path string, wait time.Duration, bundle st
 	if err != nil {
 		return nil, fmt.Errorf("staging %w", err)
 	}
+	// The lock file is in the checked state folder; still, one that is not
+	// root's own regular file was not made by ccmirror.
+	if err := checkStateEntry(path, false); err != nil {
+		l.Release()
+		return nil, fmt.Errorf("staging lock: %w", err)
+	}
 	if prev := l.Previous; prev.PID != 0 {
 		state := "is gone"
 		if flock.ProcessAlive(prev.PID) {
@@ -43,6 +49,6 @@ func acquireLock(ctx context.Context, path string, wait time.Duration, bundle st
 	return l, nil
 }
 
-// lockHeld reports whether an install holds the staging lock of root now,
-// and its note, without creating anything.
-func lockHeld(root string) (flock.Holder, bool) { return flock.Held(lockPath(root)) }
+// lockHeld reports whether an install holds the staging lock of the state
+// folder now, and its note, without creating anything.
+func lockHeld(state string) (flock.Holder, bool) { return flock.Held(lockPath(state)) }

@@ -95,5 +95,5 @@ func TestModesArePolicy(t *testing.T) {
 	if _, err := e2.install(setuid); !errors.Is(err, manifest.ErrVerify) {
 		t.Fatalf("setuid payload header: %v, want ErrVerify", err)
 	}
-	assertUnchanged(t, e2.root, before)
+	assertUnchanged(t, e2, before)
 }

@@ -21,18 +21,14 @@ func CheckRoot(root string) error {
 // ProjectsDir is where CycleCloud looks for staged projects under root.
 func ProjectsDir(root string) string { return filepath.Join(root, "work", "staging", "projects") }
 
-// StateDir is the folder where ccmirror keeps its own state for the staging
-// root (lock, journal, install records, temporary folders, and the index
-// sequences update accepted). Code outside staging names state paths only
-// through it.
-func StateDir(root string) string { return filepath.Join(root, "work", "ccmirror") }
-
-// RecordsDir is where Install writes its install records.
-func RecordsDir(root string) string { return filepath.Join(StateDir(root), "records") }
-
-// tmpRoot holds the temporary folder of each running (or interrupted)
-// install, with its journal.
-func tmpRoot(root string) string { return filepath.Join(StateDir(root), "tmp") }
-
-// lockPath is the staging lock of root.
-func lockPath(root string) string { return filepath.Join(StateDir(root), "lock") }
+// resolveState is the absolute state folder: dir, or StateDir(root).
+func resolveState(root, dir string) (string, error) {
+	if dir == "" {
+		return StateDir(root), nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("state folder %s: %w", dir, err)
+	}
+	return abs, nil
+}

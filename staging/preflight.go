@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/ccmirror/ccmirror/internal/beneath"
 	"github.com/ccmirror/ccmirror/internal/text"
 	"github.com/ccmirror/ccmirror/manifest"
 	"golang.org/x/sys/unix"
@@ -18,6 +19,13 @@ import (
 // preflight checks everything it can before a byte is written: space,
 // filesystem, writability, required blobs and what is already staged.
 func (in *installer) preflight(ctx context.Context) error {
+	var err error
+	if in.rootDir, err = beneath.OpenDir(in.root); err != nil {
+		return fmt.Errorf("root %s: %w", in.root, err)
+	}
+	if in.proj, err = openProjects(in.rootDir); err != nil {
+		return err
+	}
 	projects := ProjectsDir(in.root)
 	existing := nearestExisting(projects)
 	if existing != projects {
@@ -44,14 +52,14 @@ func (in *installer) preflight(ctx context.Context) error {
 	}
 	if !in.o.DryRun {
 		var a, b syscall.Stat_t
-		if err := syscall.Stat(tmpRoot(in.root), &a); err != nil {
+		if err := syscall.Stat(tmpRoot(in.state), &a); err != nil {
 			return err
 		}
 		if err := syscall.Stat(existing, &b); err != nil {
 			return err
 		}
 		if a.Dev != b.Dev {
-			return fmt.Errorf("%s and %s are on different filesystems; ccmirror needs them on one so it can rename atomically (make %s a folder on the staging filesystem)", StateDir(in.root), existing, StateDir(in.root))
+			return fmt.Errorf("state folder %s and %s are on different filesystems; ccmirror unpacks in the state folder and needs it on the staging filesystem to rename atomically: pass --state-dir with a folder only root can write on that filesystem", in.state, existing)
 		}
 	}
 
@@ -66,7 +74,7 @@ func (in *installer) preflight(ctx context.Context) error {
 			key := p.Name + "/" + b.Name
 			bp := seen[key]
 			if bp == nil {
-				bp = &blobPlan{project: p.Name, payload: "payload/" + b.Path, target: filepath.Join(projects, p.Name, "blobs", filepath.FromSlash(b.Name)), carried: true,
+				bp = &blobPlan{project: p.Name, payload: "payload/" + b.Path, target: filepath.Join(projects, p.Name, "blobs", filepath.FromSlash(b.Name)), rel: p.Name + "/blobs/" + b.Name, carried: true,
 					item: PlanItem{Path: b.Name, Type: "blob", Size: b.Size, SHA256: b.SHA256}}
 				if err := in.planBlob(ctx, bp); err != nil {
 					return err
@@ -85,7 +93,7 @@ func (in *installer) preflight(ctx context.Context) error {
 				continue
 			}
 			target := filepath.Join(projects, p.Name, "blobs", filepath.FromSlash(b.Name))
-			got, err := hashIfFile(ctx, target)
+			got, err := in.hashIfFile(ctx, p.Name+"/blobs/"+b.Name)
 			if err != nil {
 				return err
 			}
@@ -99,7 +107,7 @@ func (in *installer) preflight(ctx context.Context) error {
 			}
 			item := PlanItem{Path: b.Name, Type: "blob", Action: ActionSkip, Size: b.Size, SHA256: b.SHA256, Reason: "required: already staged with this sha256"}
 			if seen[key] == nil {
-				bp := &blobPlan{project: p.Name, target: target, item: item}
+				bp := &blobPlan{project: p.Name, target: target, rel: p.Name + "/blobs/" + b.Name, item: item}
 				seen[key] = bp
 				in.blobs = append(in.blobs, bp)
 			}
@@ -115,12 +123,17 @@ func (in *installer) preflight(ctx context.Context) error {
 // planBlob decides add / skip / conflict (replace with Force) for one
 // carried blob by looking at what is staged.
 func (in *installer) planBlob(ctx context.Context, bp *blobPlan) error {
-	st, err := os.Lstat(bp.target)
+	if in.proj == nil {
+		bp.item.Action = ActionAdd
+		return nil
+	}
+	st, err := lstatAt(in.proj, bp.rel)
+	onTheWay := errors.Is(err, beneath.ErrSymlink)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		bp.item.Action = ActionAdd
 		return nil
-	case err != nil:
+	case err != nil && !onTheWay:
 		return fmt.Errorf("blob %s: %w", bp.target, err)
 	}
 	differ := ActionConflict
@@ -128,12 +141,14 @@ func (in *installer) planBlob(ctx context.Context, bp *blobPlan) error {
 		differ = ActionReplace
 	}
 	switch {
-	case !st.Mode().IsRegular():
+	case onTheWay:
+		bp.item.Action, bp.item.Reason = differ, "a folder on the way is a symlink or not a folder"
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
 		bp.item.Action, bp.item.Reason = differ, "staged path is not a regular file"
-	case st.Size() != bp.item.Size:
-		bp.item.Action, bp.item.Reason = differ, fmt.Sprintf("staged with size %d, bundle has %d", st.Size(), bp.item.Size)
+	case st.Size != bp.item.Size:
+		bp.item.Action, bp.item.Reason = differ, fmt.Sprintf("staged with size %d, bundle has %d", st.Size, bp.item.Size)
 	default:
-		got, err := hashFile(ctx, bp.target)
+		got, _, err := hashAt(ctx, in.proj, bp.rel, st.Size)
 		if err != nil {
 			return fmt.Errorf("blob %s: %w", bp.target, err)
 		}
@@ -160,16 +175,16 @@ func nearestExisting(p string) string {
 	}
 }
 
-func hashIfFile(ctx context.Context, p string) (string, error) {
-	st, err := os.Stat(p)
-	if errors.Is(err, fs.ErrNotExist) {
+// hashIfFile hashes the staged file rel (below the projects folder) when it
+// is a regular file reached without a symlink, else returns "".
+func (in *installer) hashIfFile(ctx context.Context, rel string) (string, error) {
+	if in.proj == nil {
 		return "", nil
 	}
-	if err != nil {
-		return "", err
-	}
-	if !st.Mode().IsRegular() {
+	sum, _, err := hashAt(ctx, in.proj, rel, -1)
+	var nr *beneath.NotRegularError
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, beneath.ErrSymlink) || errors.As(err, &nr) {
 		return "", nil
 	}
-	return hashFile(ctx, p)
+	return sum, err
 }

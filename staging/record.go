@@ -13,12 +13,16 @@ import (
 	"time"
 
 	"github.com/ccmirror/ccmirror/internal/atomicfile"
+	"github.com/ccmirror/ccmirror/internal/regfile"
 )
+
+// maxRecord bounds an install record file.
+const maxRecord = 64 << 20
 
 // RecordSchema identifies the install record format.
 const RecordSchema = "ccmirror.install-record/v1"
 
-// Record is what one install wrote, kept as JSON in R/work/ccmirror/records/
+// Record is what one install wrote, kept as JSON in the state folder's records/
 // so that Status can tell which bundle staged a version and which hash each
 // blob should have.
 type Record struct {
@@ -72,7 +76,7 @@ func (in *installer) writeRecord() error {
 		return err
 	}
 	b = append(b, '\n')
-	dir := RecordsDir(in.root)
+	dir := recordsDir(in.state)
 	name := fmt.Sprintf("%s-%s.json", rec.Time.Format("20060102T150405.000000000Z"), short(rep.BundleSHA256))
 	target := filepath.Join(dir, name)
 	// atomicfile writes beside the target, fsyncs, renames and fsyncs the
@@ -96,10 +100,11 @@ func (in *installer) writeRecord() error {
 	return nil
 }
 
-// readRecords loads every install record under root, oldest first. Files
-// that cannot be read are reported in bad, not fatal.
-func readRecords(root string) (recs []Record, bad []string, err error) {
-	dir := RecordsDir(root)
+// readRecords loads every install record of the state folder, oldest
+// first. Files that cannot be read, or that are not regular files owned by
+// root and writable by root only, are reported in bad and not trusted.
+func readRecords(state string) (recs []Record, bad []string, err error) {
+	dir := recordsDir(state)
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, nil
@@ -108,11 +113,15 @@ func readRecords(root string) (recs []Record, bad []string, err error) {
 		return nil, nil, err
 	}
 	for _, e := range entries {
-		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".json") {
+		if !strings.HasSuffix(e.Name(), ".json") {
 			continue
 		}
 		p := filepath.Join(dir, e.Name())
-		b, err := os.ReadFile(p)
+		if err := checkStateEntry(p, false); err != nil {
+			bad = append(bad, err.Error())
+			continue
+		}
+		b, err := regfile.ReadFile(p, maxRecord, regfile.Options{NoFollow: true})
 		if err != nil {
 			bad = append(bad, fmt.Sprintf("%s: %v", p, err))
 			continue

@@ -8,10 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"syscall"
 	"time"
 
+	"github.com/ccmirror/ccmirror/internal/beneath"
 	"github.com/ccmirror/ccmirror/manifest"
+	"golang.org/x/sys/unix"
 )
 
 // Blob states in a StatusReport.
@@ -24,7 +25,9 @@ const (
 
 // StatusReport describes every project version staged under a root.
 type StatusReport struct {
-	Root     string          `json:"root"`
+	Root string `json:"root"`
+	// StateDir is the state folder whose records were read.
+	StateDir string          `json:"state_dir"`
 	Versions []VersionStatus `json:"versions"`
 	// Problems counts versions that are not OK.
 	Problems int `json:"problems"`
@@ -91,13 +94,29 @@ type Installation struct {
 
 const maxOwnerProblems = 20
 
-// Status reads R/work/staging/projects/ and the install records and reports
-// every staged version (a folder <name>/<version>/ holding project.ini):
-// whether every blob its project.ini names is in <name>/blobs/ with the
-// recorded hash, ownership problems, and which bundle installed it. It only
-// reads.
-func Status(root string) (*StatusReport, error) {
+// StatusOptions controls StatusWith.
+type StatusOptions struct {
+	Root string // default DefaultRoot
+	// StateDir is the state folder whose install records are trusted; ""
+	// means StateDir(Root).
+	StateDir string
+}
+
+// Status is StatusWith for root and its default state folder.
+func Status(root string) (*StatusReport, error) { return StatusWith(StatusOptions{Root: root}) }
+
+// StatusWith reads R/work/staging/projects/ and the install records and
+// reports every staged version (a folder <name>/<version>/ holding
+// project.ini): whether every blob its project.ini names is in
+// <name>/blobs/ with the recorded hash, ownership problems, and which bundle
+// installed it. It only reads, and reads staged files without following
+// symlinks or blocking. Records are trusted only from a state folder that
+// passes CheckStateDir; records an earlier ccmirror left under
+// R/work/ccmirror are not (cycle_server can write there), so the versions
+// they describe show as staged without a trusted record.
+func StatusWith(o StatusOptions) (*StatusReport, error) {
 	ctx := context.Background()
+	root := o.Root
 	if root == "" {
 		root = DefaultRoot
 	}
@@ -108,24 +127,39 @@ func Status(root string) (*StatusReport, error) {
 	if err := CheckRoot(root); err != nil {
 		return nil, err
 	}
-	rep := &StatusReport{Root: root, Versions: []VersionStatus{}}
-	recs, bad, err := readRecords(root)
+	state, err := resolveState(root, o.StateDir)
 	if err != nil {
-		return nil, fmt.Errorf("install records: %w", err)
+		return nil, err
+	}
+	rep := &StatusReport{Root: root, StateDir: state, Versions: []VersionStatus{}}
+	var recs []Record
+	var bad []string
+	switch err := CheckStateDir(state, false); {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		rep.Warnings = append(rep.Warnings, "install records not trusted: "+err.Error())
+		state = ""
+	default:
+		if recs, bad, err = readRecords(state); err != nil {
+			return nil, fmt.Errorf("install records: %w", err)
+		}
 	}
 	for _, b := range bad {
-		rep.Warnings = append(rep.Warnings, "unreadable install record "+b)
+		rep.Warnings = append(rep.Warnings, "install record not trusted or unreadable: "+b)
+	}
+	if legacy := recordsDir(legacyStateDir(root)); hasEntries(legacy) {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("install records under %s (left by an earlier ccmirror) are not trusted: the cycle_server account can write there; the versions they describe show as staged without a trusted record until they are installed again", legacy))
 	}
 	// What the records know: blob hashes (latest wins) and who installed
 	// each version.
-	known := map[string]string{}
+	known := map[string]knownBlob{}
 	installedBy := map[string]*Installation{}
 	for i := range recs {
 		rec := &recs[i]
 		for _, p := range rec.Projects {
 			for _, b := range p.Blobs {
 				if b.Action == ActionAdd || b.Action == ActionReplace || b.Action == ActionSkip {
-					known[p.Name+"/"+b.Path] = b.SHA256
+					known[p.Name+"/"+b.Path] = knownBlob{sha256: b.SHA256, size: b.Size}
 				}
 			}
 			if p.Action == ActionAdd || p.Action == ActionReplace {
@@ -147,30 +181,55 @@ func Status(root string) (*StatusReport, error) {
 	defOwner, defErr := ResolveOwner(DefaultOwner)
 
 	projects := ProjectsDir(root)
-	names, err := os.ReadDir(projects)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("staging folder: %w", err)
+	rootDir, err := beneath.OpenDir(root)
+	if err != nil {
+		return nil, err
 	}
+	defer rootDir.Close()
+	proj, err := openProjects(rootDir)
+	if err != nil {
+		return nil, err
+	}
+	defer proj.Close()
+	var names []beneath.Entry
+	if proj != nil {
+		if names, err = proj.ReadDir(); err != nil {
+			return nil, fmt.Errorf("staging folder: %w", err)
+		}
+	}
+	warn := func(w string) { rep.Warnings = append(rep.Warnings, w) }
 	for _, n := range names {
-		if !n.IsDir() {
+		if !n.Type.IsDir() {
 			continue
 		}
-		versions, err := os.ReadDir(filepath.Join(projects, n.Name()))
+		pdir, err := proj.OpenDir(n.Name)
 		if err != nil {
-			rep.Warnings = append(rep.Warnings, err.Error())
+			warn(err.Error())
+			continue
+		}
+		versions, err := pdir.ReadDir()
+		if err != nil {
+			pdir.Close()
+			warn(err.Error())
 			continue
 		}
 		for _, v := range versions {
-			if !v.IsDir() || v.Name() == "blobs" {
+			if !v.Type.IsDir() || v.Name == "blobs" {
 				continue
 			}
-			dir := filepath.Join(projects, n.Name(), v.Name())
-			if _, err := os.Lstat(filepath.Join(dir, "project.ini")); err != nil {
-				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s has no project.ini: not a staged version", dir))
+			dir := filepath.Join(projects, n.Name, v.Name)
+			vdir, err := pdir.OpenDir(v.Name)
+			if err != nil {
+				warn(err.Error())
 				continue
 			}
-			key := n.Name() + "/" + v.Name()
-			vs := VersionStatus{Name: n.Name(), Version: v.Name(), Dir: dir, Blobs: []BlobStatus{}, InstalledBy: installedBy[key]}
+			if _, err := vdir.Lstat("project.ini"); err != nil {
+				vdir.Close()
+				warn(fmt.Sprintf("%s has no project.ini: not a staged version", dir))
+				continue
+			}
+			key := n.Name + "/" + v.Name
+			vs := VersionStatus{Name: n.Name, Version: v.Name, Dir: dir, Blobs: []BlobStatus{}, InstalledBy: installedBy[key]}
 			owner, haveOwner := ownerOf[key]
 			if !haveOwner && defErr == nil {
 				owner, haveOwner = defOwner, true
@@ -178,18 +237,20 @@ func Status(root string) (*StatusReport, error) {
 			if haveOwner {
 				vs.Owner = owner.Spec
 			}
-			statusVersion(ctx, &vs, projects, known, owner, haveOwner)
+			statusVersion(ctx, &vs, pdir, vdir, known, owner, haveOwner, warn)
 			if files, ok := filesOf[key]; ok && len(files) > 0 {
-				compareFiles(ctx, &vs, files)
+				compareFiles(ctx, &vs, vdir, files)
 			}
+			vdir.Close()
 			if !haveOwner {
-				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: ownership not checked: no install record and %v", key, defErr))
+				warn(fmt.Sprintf("%s: ownership not checked: no install record and %v", key, defErr))
 			}
 			if !vs.OK {
 				rep.Problems++
 			}
 			rep.Versions = append(rep.Versions, vs)
 		}
+		pdir.Close()
 	}
 	sort.SliceStable(rep.Versions, func(i, j int) bool {
 		a, b := rep.Versions[i], rep.Versions[j]
@@ -198,16 +259,28 @@ func Status(root string) (*StatusReport, error) {
 		}
 		return manifest.CompareVersions(a.Version, b.Version) < 0
 	})
-	rep.Interrupted = interruptedInstalls(root)
-	if h, held := lockHeld(root); held {
-		rep.InstallRunning = h.String()
+	if state != "" {
+		rep.Interrupted = interruptedInstalls(state)
+		if h, held := lockHeld(state); held {
+			rep.InstallRunning = h.String()
+		}
 	}
 	return rep, nil
 }
 
-func statusVersion(ctx context.Context, vs *VersionStatus, projects string, known map[string]string, owner Owner, checkOwner bool) {
-	f, err := os.Open(filepath.Join(vs.Dir, "project.ini"))
+// knownBlob is what the install records say a staged blob is.
+type knownBlob struct {
+	sha256 string
+	size   int64
+}
+
+// statusVersion checks one staged version: project.ini, the blobs it
+// names, ownership. Everything is read on handles (pdir: the project
+// folder, vdir: the version folder), without following symlinks or
+// blocking; a blob is read at most up to the size its record gives.
+func statusVersion(ctx context.Context, vs *VersionStatus, pdir, vdir *beneath.Dir, known map[string]knownBlob, owner Owner, checkOwner bool, warn func(string)) {
 	var ini *manifest.ProjectINI
+	f, err := vdir.Open("project.ini")
 	if err == nil {
 		ini, err = manifest.ParseProjectINI(f, filepath.Join(vs.Dir, "project.ini"))
 		f.Close()
@@ -216,7 +289,7 @@ func statusVersion(ctx context.Context, vs *VersionStatus, projects string, know
 		vs.Error = err.Error()
 	}
 	problem := vs.Error != ""
-	note := func(p string, st *syscall.Stat_t) {
+	note := func(p string, st *unix.Stat_t) {
 		if !checkOwner || (int(st.Uid) == owner.UID && int(st.Gid) == owner.GID) {
 			return
 		}
@@ -227,25 +300,52 @@ func statusVersion(ctx context.Context, vs *VersionStatus, projects string, know
 	}
 	if ini != nil {
 		for _, b := range ini.Blobs {
-			bs := BlobStatus{Name: b, Want: known[vs.Name+"/"+b]}
-			p := filepath.Join(projects, vs.Name, "blobs", filepath.FromSlash(b))
-			var st syscall.Stat_t
-			if !manifest.ValidBlobName(b) || syscall.Stat(p, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+			k := known[vs.Name+"/"+b]
+			bs := BlobStatus{Name: b, Want: k.sha256}
+			p := filepath.Join(pdir.Name, "blobs", filepath.FromSlash(b))
+			if !manifest.ValidBlobName(b) {
 				bs.State = BlobMissing
 				problem = true
 				vs.Blobs = append(vs.Blobs, bs)
 				continue
 			}
-			bs.Size = st.Size
-			note(p, &st)
+			// Opened without following a symlink and without blocking: a
+			// symlink could point anywhere, a FIFO would never answer.
+			f, err := pdir.Open("blobs/" + b)
+			var nr *beneath.NotRegularError
+			switch {
+			case errors.As(err, &nr):
+				warn(err.Error() + ": not read")
+				fallthrough
+			case err != nil:
+				if !errors.Is(err, fs.ErrNotExist) && nr == nil {
+					warn(err.Error())
+				}
+				bs.State = BlobMissing
+				problem = true
+				vs.Blobs = append(vs.Blobs, bs)
+				continue
+			}
+			var st unix.Stat_t
+			if err := unix.Fstat(int(f.Fd()), &st); err == nil {
+				bs.Size = st.Size
+				note(p, &st)
+			}
 			if bs.Want == "" {
+				f.Close()
 				bs.State = BlobUnknown
 				vs.Blobs = append(vs.Blobs, bs)
 				continue
 			}
-			sum, err := hashFile(ctx, p)
+			// Read at most what the record says the blob was.
+			sum, _, err := hashOpen(ctx, f, k.size)
+			f.Close()
 			switch {
+			case errors.Is(err, errSizeDiffers):
+				bs.State = BlobMismatch
+				problem = true
 			case err != nil:
+				warn(err.Error())
 				bs.State = BlobMissing
 				problem = true
 			case sum == bs.Want:
@@ -257,26 +357,25 @@ func statusVersion(ctx context.Context, vs *VersionStatus, projects string, know
 			vs.Blobs = append(vs.Blobs, bs)
 		}
 	}
-	_ = filepath.WalkDir(vs.Dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		var st syscall.Stat_t
-		if syscall.Lstat(p, &st) == nil {
-			note(p, &st)
-		}
+	var st unix.Stat_t
+	if unix.Fstat(vdir.Fd(), &st) == nil {
+		note(vs.Dir, &st)
+	}
+	_ = vdir.Walk(ctx, func(rel string, _ *beneath.Dir, _ string, st *unix.Stat_t) error {
+		note(filepath.Join(vs.Dir, filepath.FromSlash(rel)), st)
 		return nil
 	})
 	vs.OK = !problem && vs.OwnerProblemCount == 0
 }
 
 // compareFiles checks a version folder's regular files against the ones an
-// install record lists, so an edit after install shows as a problem.
-func compareFiles(ctx context.Context, vs *VersionStatus, files []PlanItem) {
-	want := map[string]string{}
+// install record lists, so an edit after install shows as a problem. Each
+// file is read on a handle, at most up to its recorded size.
+func compareFiles(ctx context.Context, vs *VersionStatus, vdir *beneath.Dir, files []PlanItem) {
+	want := map[string]PlanItem{}
 	for _, f := range files {
 		if f.Type == typeFile {
-			want[f.Path] = f.SHA256
+			want[f.Path] = f
 		}
 	}
 	add := func(path, state string) {
@@ -286,19 +385,17 @@ func compareFiles(ctx context.Context, vs *VersionStatus, files []PlanItem) {
 		}
 	}
 	seen := map[string]bool{}
-	_ = filepath.WalkDir(vs.Dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
+	_ = vdir.Walk(ctx, func(rel string, parent *beneath.Dir, name string, st *unix.Stat_t) error {
+		if st.Mode&unix.S_IFMT != unix.S_IFREG {
 			return nil
 		}
-		rel, _ := filepath.Rel(vs.Dir, p)
-		rel = filepath.ToSlash(rel)
 		seen[rel] = true
-		sum, ok := want[rel]
+		w, ok := want[rel]
 		switch {
 		case !ok:
 			add(rel, "unexpected")
-		case sum != "":
-			if got, err := hashFile(ctx, p); err != nil || got != sum {
+		case w.SHA256 != "":
+			if got, _, err := hashAt(ctx, parent, name, w.Size); err != nil || got != w.SHA256 {
 				add(rel, "modified")
 			}
 		}
@@ -317,18 +414,29 @@ func compareFiles(ctx context.Context, vs *VersionStatus, files []PlanItem) {
 
 // interruptedInstalls lists temporary folders whose journal never
 // committed.
-func interruptedInstalls(root string) []string {
-	entries, err := os.ReadDir(tmpRoot(root))
+func interruptedInstalls(state string) []string {
+	entries, err := os.ReadDir(tmpRoot(state))
 	if err != nil {
 		return nil
 	}
 	var out []string
 	for _, e := range entries {
-		dir := filepath.Join(tmpRoot(root), e.Name())
+		dir := filepath.Join(tmpRoot(state), e.Name())
 		ops, committed, err := readJournal(filepath.Join(dir, journalName))
 		if err == nil && !committed && len(ops) > 0 {
 			out = append(out, dir)
 		}
 	}
 	return out
+}
+
+// hasEntries reports whether dir is a folder with something in it.
+func hasEntries(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	names, _ := f.Readdirnames(1)
+	return len(names) > 0
 }

@@ -3,7 +3,9 @@ package staging
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -36,7 +38,7 @@ func TestStatus(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, check: func(t *testing.T, e *env) {
-			st, _ := Status(e.root)
+			st, _ := e.status()
 			v := st.Versions[0]
 			if v.OwnerProblemCount != 1 || !strings.HasSuffix(v.OwnerProblems[0].Path, "scripts/10.sh") {
 				t.Errorf("owner problems %d %+v", v.OwnerProblemCount, v.OwnerProblems)
@@ -51,7 +53,7 @@ func TestStatus(t *testing.T) {
 			if tc.breakIt != nil {
 				tc.breakIt(t, e)
 			}
-			st, err := Status(e.root)
+			st, err := e.status()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -83,7 +85,7 @@ func TestStatus(t *testing.T) {
 func blobState(name, state string) func(t *testing.T, e *env) {
 	return func(t *testing.T, e *env) {
 		t.Helper()
-		st, _ := Status(e.root)
+		st, _ := e.status()
 		for _, b := range st.Versions[0].Blobs {
 			if b.Name == name {
 				if b.State != state {
@@ -139,7 +141,7 @@ func TestStatusWithoutRecords(t *testing.T) {
 	}
 	var text bytes.Buffer
 	_ = st.WriteText(&text)
-	if !strings.Contains(text.String(), "no install record") || !strings.Contains(text.String(), "gone.tgz: missing") {
+	if !strings.Contains(text.String(), "no trusted install record") || !strings.Contains(text.String(), "gone.tgz: missing") {
 		t.Errorf("status text:\n%s", text.String())
 	}
 	// An empty root has nothing staged.
@@ -152,20 +154,90 @@ func TestStatusWithoutRecords(t *testing.T) {
 func TestStatusReportsRunningInstall(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
-	if err := os.MkdirAll(StateDir(root), 0o755); err != nil {
+	state := filepath.Join(t.TempDir(), "state")
+	if err := prepareState(state); err != nil {
 		t.Fatal(err)
 	}
-	l, err := acquireLock(t.Context(), lockPath(root), 0, "x.tar", discardLog())
+	l, err := acquireLock(t.Context(), lockPath(state), 0, "x.tar", discardLog())
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := Status(root)
+	so := StatusOptions{Root: root, StateDir: state}
+	st, err := StatusWith(so)
 	l.Release()
 	if err != nil || !strings.Contains(st.InstallRunning, "x.tar") {
 		t.Errorf("running install not reported: %+v %v", st, err)
 	}
-	st, _ = Status(root)
+	st, _ = StatusWith(so)
 	if st.InstallRunning != "" {
 		t.Errorf("released lock still reported: %q", st.InstallRunning)
+	}
+}
+
+// TestStatusReadsStagedFilesSafely: after an install, the blobs and a
+// version file are swapped for a FIFO, a symlink to a secret outside the
+// root and a huge sparse file. Status finishes, reports each as a problem,
+// reads none of them, and never prints the secret.
+func TestStatusReadsStagedFilesSafely(t *testing.T) {
+	t.Parallel()
+	k, _ := testKeys(t)
+	e := newEnv(t)
+	e.mustInstall(makeBundle(t, []testProject{demoProject(t, "1.0.0", "one")}, k.signer))
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("SECRET-CONTENT\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	replace := func(rel string, make func(p string) error) {
+		p := e.staged(rel)
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := make(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replace("demo/blobs/shared-1.0.whl", func(p string) error { return syscall.Mkfifo(p, 0o644) })
+	replace("demo/blobs/demo-pkg-1.0.0.tar.gz", func(p string) error { return os.Symlink(secret, p) })
+	replace("demo/1.0.0/default/cluster-init/files/config.txt", func(p string) error {
+		f, err := os.Create(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return f.Truncate(1 << 40)
+	})
+	replace("demo/1.0.0/x/cluster-init/scripts/20.sh", func(p string) error { return syscall.Mkfifo(p, 0o755) })
+	st, err := e.status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Versions) != 1 || st.Versions[0].OK {
+		t.Fatalf("status %+v, want one version with problems", st.Versions)
+	}
+	v := st.Versions[0]
+	for _, b := range v.Blobs {
+		if b.State == BlobOK {
+			t.Errorf("blob %s reported ok", b.Name)
+		}
+	}
+	changed := map[string]string{}
+	for _, c := range v.Changed {
+		changed[c.Path] = c.State
+	}
+	if changed["default/cluster-init/files/config.txt"] != "modified" {
+		t.Errorf("sparse replacement not reported modified: %v", changed)
+	}
+	all := strings.Join(st.Warnings, "\n")
+	for _, want := range []string{"shared-1.0.whl is a FIFO", "demo-pkg-1.0.0.tar.gz is a symbolic link"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no warning %q in %q", want, st.Warnings)
+		}
+	}
+	var text bytes.Buffer
+	if err := st.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(text.String()+all, "SECRET") {
+		t.Errorf("status prints the secret:\n%s", text.String())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/ccmirror/ccmirror/manifest"
+	"golang.org/x/sys/unix"
 )
 
 // stream writes every payload file into the temporary folder while the
@@ -113,6 +115,7 @@ func (in *installer) buildProject(ctx context.Context, i int) error {
 	}
 	pw.plan.Version = ini.Version
 	pw.target = filepath.Join(ProjectsDir(in.root), p.Name, ini.Version)
+	pw.rel = p.Name + "/" + ini.Version
 	pw.plan.Dir = pw.target
 	pw.iniBlobs = ini.Blobs
 	if err := in.troot.MkdirAll("out", 0o700); err != nil {
@@ -128,7 +131,13 @@ func (in *installer) buildProject(ctx context.Context, i int) error {
 			if bp.carried {
 				inputs = append(inputs, blobInput{Name: bp.item.Path, Payload: bp.payload})
 			} else {
-				inputs = append(inputs, blobInput{Name: bp.item.Path, Staged: bp.target})
+				rel := bp.rel
+				inputs = append(inputs, blobInput{Name: bp.item.Path, Staged: func() (*os.File, error) {
+					if in.proj == nil {
+						return nil, fs.ErrNotExist
+					}
+					return in.proj.Open(rel)
+				}})
 			}
 		}
 		err = buildCycleCloud(ctx, in.troot, pw.src, pw.out, p.Name, in.cyclecloud, inputs, in.log, in.warn)
@@ -179,9 +188,11 @@ func (in *installer) checkNamedBlobs() error {
 				missing = append(missing, fmt.Sprintf("%s/%s names unusable blob %q", pw.p.Name, pw.plan.Version, b))
 				continue
 			}
-			if st, err := os.Stat(filepath.Join(ProjectsDir(in.root), pw.p.Name, "blobs", filepath.FromSlash(b))); err == nil && st.Mode().IsRegular() {
-				in.warn(fmt.Sprintf("%s/%s: blob %s is not in the bundle; using the one already staged (hash not checked)", pw.p.Name, pw.plan.Version, b))
-				continue
+			if in.proj != nil {
+				if st, err := lstatAt(in.proj, pw.p.Name+"/blobs/"+b); err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
+					in.warn(fmt.Sprintf("%s/%s: blob %s is not in the bundle; using the one already staged (hash not checked)", pw.p.Name, pw.plan.Version, b))
+					continue
+				}
 			}
 			missing = append(missing, fmt.Sprintf("%s/blobs/%s", pw.p.Name, b))
 		}

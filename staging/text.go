@@ -205,7 +205,7 @@ func (r *StatusReport) WriteText(w io.Writer) error {
 			}
 			fmt.Fprintln(bw)
 		} else {
-			fmt.Fprintln(bw, "  not installed by ccmirror (no install record)")
+			fmt.Fprintln(bw, "  not installed by ccmirror (no trusted install record)")
 		}
 		if v.Error != "" {
 			fmt.Fprintf(bw, "  error: %s\n", v.Error)

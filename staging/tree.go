@@ -2,13 +2,18 @@ package staging
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 
+	"github.com/ccmirror/ccmirror/internal/beneath"
 	"github.com/ccmirror/ccmirror/internal/ctxio"
+	"golang.org/x/sys/unix"
 )
 
 // Entry types of a staged tree.
@@ -38,42 +43,35 @@ func (e treeEntry) same(o treeEntry) bool {
 }
 
 // walkTree lists everything below dir (not dir itself), sorted by path,
-// hashing regular files and never following symlinks.
-func walkTree(ctx context.Context, dir string) ([]treeEntry, error) {
+// hashing regular files. It works on handles (internal/beneath): no
+// symlink is followed, even if a folder is swapped for one meanwhile.
+func walkTree(ctx context.Context, dir *beneath.Dir) ([]treeEntry, error) {
 	var out []treeEntry
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if p == dir {
-			return nil
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		e := treeEntry{Path: filepath.ToSlash(rel), Mode: modeString(info.Mode())}
-		switch {
-		case info.Mode().IsRegular():
+	err := dir.Walk(ctx, func(rel string, parent *beneath.Dir, name string, st *unix.Stat_t) error {
+		mode := fs.FileMode(st.Mode & 0o777)
+		e := treeEntry{Path: rel, Mode: modeString(mode)}
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFREG:
 			e.Type = typeFile
-			e.Size = info.Size()
-			if e.SHA256, err = hashFile(ctx, p); err != nil {
+			e.Size = st.Size
+			f, err := parent.Open(name)
+			if err != nil {
 				return err
 			}
-		case info.IsDir():
+			e.SHA256, _, err = hashOpen(ctx, f, st.Size)
+			f.Close()
+			if err != nil {
+				return err
+			}
+		case unix.S_IFDIR:
 			e.Type = typeDir
-		case info.Mode()&fs.ModeSymlink != 0:
+		case unix.S_IFLNK:
 			e.Type = typeSymlink
-			if e.Target, err = os.Readlink(p); err != nil {
+			target, err := readlinkAt(parent, name)
+			if err != nil {
 				return err
 			}
+			e.Target = target
 		default:
 			e.Type = typeOther
 		}
@@ -85,6 +83,16 @@ func walkTree(ctx context.Context, dir string) ([]treeEntry, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out, nil
+}
+
+// readlinkAt reads the symlink name in d.
+func readlinkAt(d *beneath.Dir, name string) (string, error) {
+	buf := make([]byte, 4096)
+	n, err := unix.Readlinkat(d.Fd(), name, buf)
+	if err != nil {
+		return "", fmt.Errorf("readlink %s/%s: %w", d.Name, name, err)
+	}
+	return string(buf[:n]), nil
 }
 
 // reasonNotInBundle explains a staged path the bundle's version lacks.
@@ -156,8 +164,37 @@ func short(h string) string {
 	return h
 }
 
-// hashFile returns the hex SHA-256 of a file's content.
-func hashFile(ctx context.Context, p string) (string, error) {
-	sum, _, err := ctxio.HashFile(ctx, p)
-	return sum, err
+// errSizeDiffers says a staged file no longer has the size its install
+// record gives, so it was not read.
+var errSizeDiffers = errors.New("size differs from the install record")
+
+// hashOpen returns the hex SHA-256 of the open regular file f. When size >=
+// 0 it refuses (errSizeDiffers) without reading a file whose size, taken on
+// the handle, is not size: a file swapped for a huge or sparse one costs
+// nothing.
+func hashOpen(ctx context.Context, f *os.File, size int64) (string, int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return "", 0, err
+	}
+	if size >= 0 && fi.Size() != size {
+		return "", fi.Size(), fmt.Errorf("%s: %w", f.Name(), errSizeDiffers)
+	}
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, ctxio.NewReader(ctx, f), make([]byte, 256<<10))
+	if err != nil {
+		return "", n, fmt.Errorf("hash %s: %w", f.Name(), err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// hashAt hashes the regular file rel below d (see hashOpen). A symlink,
+// FIFO or device is a *beneath.NotRegularError and never read.
+func hashAt(ctx context.Context, d *beneath.Dir, rel string, size int64) (string, int64, error) {
+	f, err := d.Open(rel)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	return hashOpen(ctx, f, size)
 }

@@ -22,6 +22,12 @@ func rootFlag(dest *string) cli.Flag {
 		Usage: "CycleCloud installation `DIR`; projects are staged under DIR/work/staging/projects"}
 }
 
+// stateDirFlag chooses ccmirror's own state folder (lock, journals, records).
+func stateDirFlag(dest *string) cli.Flag {
+	return &cli.StringFlag{Name: "state-dir", EnvVars: []string{"CCMIRROR_STATE_DIR"}, Destination: dest,
+		Usage: "`DIR` where ccmirror keeps its lock, journals and install records; only root may write it and its parents (default: " + staging.DefaultStateBase + "/<one folder per --root> as root)"}
+}
+
 // openBundle opens what a user named as a bundle (transport.Open: a file, a
 // split bundle's first part or part list, a blob URL), checking a part
 // list's signature under o.

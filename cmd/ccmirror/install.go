@@ -23,12 +23,13 @@ func installCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:      "install",
 		Usage:     "verify a bundle and stage it for CycleCloud, atomically",
-		UsageText: "ccmirror install --allowed-signers FILE [--root DIR] [--owner U:G] [--builder B] [--dry-run] [--force] [--json] BUNDLE\n\nexample: ccmirror install --allowed-signers /etc/ccmirror/allowed_signers slurm-2.5.0.tar",
+		UsageText: "ccmirror install --allowed-signers FILE [--root DIR] [--state-dir DIR] [--owner U:G] [--builder B] [--dry-run] [--force] [--json] BUNDLE\n\nexample: ccmirror install --allowed-signers /etc/ccmirror/allowed_signers slurm-2.5.0.tar",
 		Description: "Stages ROOT/work/staging/projects/NAME/VERSION and NAME/blobs: blobs first, the version folder last,\n" +
 			"owned by --owner. Nothing is written when any check fails. BUNDLE may be a file, a split bundle's\n" +
 			"first part or part list, or an Azure blob URL.",
 		Flags: append(o.Trust.flags("DANGEROUS, labs only: accept unsigned or untrusted bundles (hashes are still checked)"),
 			rootFlag(&o.Root),
+			stateDirFlag(&o.StateDir),
 			&cli.StringFlag{Name: "owner", Value: staging.DefaultOwner, Destination: &o.Owner, Usage: "`USER:GROUP` (names or numeric ids) of everything installed"},
 			&cli.StringFlag{Name: "builder", Value: "auto", Destination: &o.Builder, Usage: "`BUILDER`: auto (cyclecloud when on PATH, else native), cyclecloud or native"},
 			&cli.BoolFlag{Name: "dry-run", Destination: &o.DryRun, Usage: "print the exact plan and change nothing"},

@@ -20,6 +20,7 @@ type planOptions struct {
 	Args        []string
 	Output      string
 	Root        string
+	StateDir    string
 	CycleServer string
 	AllVersions bool
 	SignKey     string
@@ -38,7 +39,7 @@ func planCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:      "plan",
 		Usage:     "write a request file listing the project versions this CycleCloud server lacks",
-		UsageText: "ccmirror plan [--root DIR] [--cycle-server PATH] [--all-versions] [--sign-key FILE] [--json] -o FILE\n\nexample: ccmirror plan -o request.json",
+		UsageText: "ccmirror plan [--root DIR] [--state-dir DIR] [--cycle-server PATH] [--all-versions] [--sign-key FILE] [--json] -o FILE\n\nexample: ccmirror plan -o request.json",
 		Description: "Runs `cycle_server execute -format json 'select * from cloud.project'` (falling back to the\n" +
 			"default `Key = value` format) and compares each project record with what is staged under\n" +
 			"ROOT/work/staging/projects/. By default only the HIGHEST version of each project is considered\n" +
@@ -54,6 +55,7 @@ func planCommand(e *env) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Destination: &o.Output, Usage: "request `FILE` to write (required)"},
 			rootFlag(&o.Root),
+			stateDirFlag(&o.StateDir),
 			&cli.StringFlag{Name: "cycle-server", Destination: &o.CycleServer, Usage: "the cycle_server command `PATH` (default ROOT/cycle_server)"},
 			&cli.BoolFlag{Name: "all-versions", Destination: &o.AllVersions, Usage: "request every project version CycleCloud knows, not only the highest of each project"},
 			signKeyFlag(&o.SignKey, "sign the request with this OpenSSH private key `FILE` (or agent: / agent:SHA256:…)"),
@@ -88,6 +90,7 @@ func runPlan(ctx context.Context, e *env, o *planOptions) error {
 	}
 	req, rep, err := plan.Make(ctx, plan.Options{
 		Root:        o.Root,
+		StateDir:    o.StateDir,
 		CyclePath:   o.CycleServer,
 		AllVersions: o.AllVersions,
 	})

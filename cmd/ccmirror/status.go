@@ -11,9 +11,10 @@ import (
 
 // statusOptions is everything `ccmirror status` takes.
 type statusOptions struct {
-	Args []string
-	Root string
-	JSON bool
+	Args     []string
+	Root     string
+	StateDir string
+	JSON     bool
 }
 
 func statusCommand(e *env) *cli.Command {
@@ -21,9 +22,10 @@ func statusCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:      "status",
 		Usage:     "list staged project versions: complete or not, ownership, which bundle installed them",
-		UsageText: "ccmirror status [--root DIR] [--json]\n\nexample: ccmirror status --json",
+		UsageText: "ccmirror status [--root DIR] [--state-dir DIR] [--json]\n\nexample: ccmirror status --json",
 		Flags: []cli.Flag{
 			rootFlag(&o.Root),
+			stateDirFlag(&o.StateDir),
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON on stdout", Destination: &o.JSON},
 		},
 		Action: func(c *cli.Context) error {
@@ -37,7 +39,7 @@ func runStatus(_ context.Context, e *env, o *statusOptions) error {
 	if len(o.Args) != 0 {
 		return usagef("status: takes no arguments (see 'ccmirror status --help')")
 	}
-	rep, err := staging.Status(o.Root)
+	rep, err := staging.StatusWith(staging.StatusOptions{Root: o.Root, StateDir: o.StateDir})
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
 	}

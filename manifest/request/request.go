@@ -21,6 +21,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/ccmirror/ccmirror/internal/regfile"
 	"github.com/ccmirror/ccmirror/manifest"
 )
 
@@ -312,9 +313,10 @@ func Load(path string, verify func(msg, sig []byte) error) (*Request, error) {
 	return r, nil
 }
 
-// readLimited reads a whole file of at most MaxSize bytes.
+// readLimited reads a whole regular file of at most MaxSize bytes; a FIFO
+// or device is refused, not waited on.
 func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := regfile.Open(path, regfile.Options{})
 	if err != nil {
 		return nil, err
 	}

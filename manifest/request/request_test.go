@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -431,4 +432,30 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("not stable across Marshal/Parse:\n%s\n%s", out, out2)
 		}
 	})
+}
+
+// TestLoadRefusesFIFOs: a request or its signature given as a FIFO is
+// refused at once, never waited on.
+func TestLoadRefusesFIFOs(t *testing.T) {
+	t.Parallel()
+	for _, which := range []string{"request", "signature"} {
+		t.Run(which, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "request.json")
+			fifo := path
+			if which == "signature" {
+				if err := Save(path, sample(), nil); err != nil {
+					t.Fatal(err)
+				}
+				fifo = SigPath(path)
+			}
+			if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(path, func(m, s []byte) error { return nil })
+			if err == nil || !strings.Contains(err.Error(), fifo+" is a FIFO") {
+				t.Fatalf("Load with a FIFO %s: %v, want a refusal naming it", which, err)
+			}
+		})
+	}
 }

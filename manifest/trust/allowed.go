@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/hiddeco/sshsig"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/ccmirror/ccmirror/internal/regfile"
 	"github.com/ccmirror/ccmirror/manifest"
 )
 
@@ -73,9 +73,10 @@ type Identity struct {
 	KeyType string
 }
 
-// LoadAllowedSigners reads and parses the allowed_signers file at path.
+// LoadAllowedSigners reads and parses the allowed_signers file at path,
+// which must be a regular file (a FIFO or device is refused, not waited on).
 func LoadAllowedSigners(path string) (*AllowedSigners, error) {
-	f, err := os.Open(path)
+	f, err := regfile.Open(path, regfile.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("allowed_signers: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -399,5 +400,18 @@ func TestPatternList(t *testing.T) {
 		if got := matchPatternList(tc.s, tc.list); got != tc.want {
 			t.Errorf("matchPatternList(%q, %q) = %v, want %v", tc.s, tc.list, got, tc.want)
 		}
+	}
+}
+
+// TestLoadAllowedSignersRefusesFIFO: an allowed_signers FIFO is refused at
+// once, never waited on.
+func TestLoadAllowedSignersRefusesFIFO(t *testing.T) {
+	t.Parallel()
+	p := filepath.Join(t.TempDir(), "allowed_signers")
+	if err := syscall.Mkfifo(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadAllowedSigners(p); err == nil || !strings.Contains(err.Error(), p+" is a FIFO") {
+		t.Fatalf("LoadAllowedSigners(FIFO) = %v, want a refusal naming it", err)
 	}
 }

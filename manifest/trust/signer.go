@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 
+	"github.com/ccmirror/ccmirror/internal/regfile"
 	"github.com/ccmirror/ccmirror/manifest"
 )
 
@@ -79,6 +80,9 @@ func (s *Signer) PublicKey() ssh.PublicKey {
 	return s.pub
 }
 
+// maxKeyFile bounds a private key file (an RSA-16384 key is about 13 KiB).
+const maxKeyFile = 1 << 20
+
 // LoadSigner loads the signing key named by keyPath:
 //
 //   - an OpenSSH (or PEM) private key file: ed25519, ecdsa or rsa. When it is
@@ -101,7 +105,7 @@ func LoadSigner(keyPath string, prompt func(keyPath string) ([]byte, error)) (*S
 		}
 		return loadAgentSigner(keyPath, nil, sel)
 	}
-	data, err := os.ReadFile(keyPath)
+	data, err := regfile.ReadFile(keyPath, maxKeyFile, regfile.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
 	}

@@ -10,19 +10,24 @@ package plan
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/ccmirror/ccmirror/internal/ctxio"
+	"github.com/ccmirror/ccmirror/internal/regfile"
 
 	"github.com/ccmirror/ccmirror/manifest"
 	"github.com/ccmirror/ccmirror/manifest/request"
@@ -35,6 +40,9 @@ type Options struct {
 	// Root is the CycleCloud installation folder; "" means
 	// staging.DefaultRoot (/opt/cycle_server).
 	Root string
+	// StateDir is ccmirror's state folder, whose install records are
+	// trusted; "" means staging.StateDir(Root).
+	StateDir string
 	// CyclePath is the cycle_server command; "" means <Root>/cycle_server.
 	CyclePath string
 	// AllVersions considers every record; by default only the highest
@@ -126,7 +134,7 @@ func Make(ctx context.Context, o Options) (*request.Request, *Report, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("plan: ask CycleCloud for its projects: %w", err)
 	}
-	st, err := staging.Status(root)
+	st, err := staging.StatusWith(staging.StatusOptions{Root: root, StateDir: o.StateDir})
 	if err != nil {
 		return nil, nil, fmt.Errorf("plan: read what is staged under %s: %w", staging.ProjectsDir(root), err)
 	}
@@ -419,8 +427,12 @@ func inventory(ctx context.Context, projects string, st *staging.StatusReport) (
 	return out, warnings, nil
 }
 
-// stagedBlobs walks one project's blobs/ folder. Symbolic links to regular
-// files count as the file they name, as they do for install.
+// stagedBlobs walks one project's blobs/ folder. Only regular files are
+// listed: each is opened without following a symlink and without blocking
+// (internal/regfile), so a symlink, FIFO or device planted there is left
+// out with a warning, and no hash or size of a file outside the staging
+// tree reaches request.json. A sparse file (holes, as a planted 1 TiB file
+// would have) is left out too rather than read.
 func stagedBlobs(ctx context.Context, dir string, known map[string]string) ([]request.StagedBlob, []string, error) {
 	out := []request.StagedBlob{}
 	var warnings []string
@@ -442,22 +454,23 @@ func stagedBlobs(ctx context.Context, dir string, known map[string]string) ([]re
 			return err
 		}
 		name := filepath.ToSlash(rel)
-		fi, err := os.Stat(p)
-		if err != nil || !fi.Mode().IsRegular() {
-			warnings = append(warnings, fmt.Sprintf("%s is not a regular file; left out of the inventory", p))
-			return nil
-		}
 		if !manifest.ValidBlobName(name) {
 			warnings = append(warnings, fmt.Sprintf("%s: blob name %s is not usable; left out of the inventory", dir, strconv.Quote(name)))
 			return nil
 		}
-		sum := known[p]
-		if sum == "" {
-			if sum, _, err = ctxio.HashFile(ctx, p); err != nil {
-				return err
-			}
+		if !d.Type().IsRegular() {
+			warnings = append(warnings, fmt.Sprintf("%s is %s, not a regular file; left out of the inventory", p, regfile.Describe(d.Type())))
+			return nil
 		}
-		out = append(out, request.StagedBlob{Name: name, SHA256: sum, Size: fi.Size()})
+		sum, size, skip, err := hashStaged(ctx, p, known[p])
+		if err != nil {
+			return err
+		}
+		if skip != "" {
+			warnings = append(warnings, skip)
+			return nil
+		}
+		out = append(out, request.StagedBlob{Name: name, SHA256: sum, Size: size})
 		return nil
 	})
 	if err != nil {
@@ -465,4 +478,33 @@ func stagedBlobs(ctx context.Context, dir string, known map[string]string) ([]re
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, warnings, nil
+}
+
+// hashStaged opens one staged blob safely and returns its sha256 (known,
+// when Status already hashed it) and size, both taken from the opened
+// handle; skip says why it was left out instead.
+func hashStaged(ctx context.Context, p, known string) (sum string, size int64, skip string, err error) {
+	f, err := regfile.Open(p, regfile.Options{NoFollow: true})
+	if errors.Is(err, regfile.ErrNotRegular) {
+		return "", 0, err.Error() + "; left out of the inventory", nil
+	}
+	if err != nil {
+		return "", 0, "", err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", 0, "", err
+	}
+	if known != "" {
+		return known, fi.Size(), "", nil
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Blocks*512 < fi.Size() && fi.Size() > 1<<20 {
+		return "", 0, fmt.Sprintf("%s is a sparse file (%d bytes, most of them holes); left out of the inventory", p, fi.Size()), nil
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, ctxio.NewReader(ctx, f)); err != nil {
+		return "", 0, "", fmt.Errorf("hash %s: %w", p, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), fi.Size(), "", nil
 }
