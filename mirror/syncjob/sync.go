@@ -499,7 +499,7 @@ func tempName(dir string) (string, error) {
 func (r *run) place(tmp, project, version string, rev int) (string, int, error) {
 	for ; rev < 10000; rev++ {
 		name := BundleName(project, version, rev)
-		if r.ix.hasFile(name) {
+		if r.ix.HasFile(name) {
 			continue
 		}
 		final := filepath.Join(r.cfg.Output, name)
@@ -556,56 +556,8 @@ func loadIndex(dir string) (*Index, error) {
 	return ix, nil
 }
 
-// saveIndex writes index.json and index.json.sig, each to a temporary
-// file renamed into place.
+// saveIndex writes the next index.json and index.json.sig (writeIndex):
+// only when a bundle was added, so an idle run changes no file.
 func (r *run) saveIndex() error {
-	r.ix.Schema = IndexSchema
-	r.ix.Updated = r.now().UTC().Truncate(time.Second)
-	r.ix.Tool = "ccmirror " + mirror.Version
-	b, err := r.ix.Marshal()
-	if err != nil {
-		return fmt.Errorf("index: %w", err)
-	}
-	sig, err := r.signer.Sign(b)
-	if err != nil {
-		return fmt.Errorf("sign index: %w", err)
-	}
-	if err := writeFileAtomic(filepath.Join(r.cfg.Output, IndexName), b); err != nil {
-		return err
-	}
-	return writeFileAtomic(filepath.Join(r.cfg.Output, IndexSigName), sig)
-}
-
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = os.Chmod(f.Name(), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return writeIndex(r.cfg.Output, r.ix, r.signer, r.now(), r.log)
 }
