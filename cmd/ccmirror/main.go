@@ -62,6 +62,7 @@ var verbs = []func(*env) *cli.Command{
 	syncCommand,
 	splitCommand,
 	joinCommand,
+	updateCommand,
 }
 
 // run executes the CLI with args and returns the process exit code.
