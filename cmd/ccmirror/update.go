@@ -53,7 +53,7 @@ func updateCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "all-versions", Destination: &o.AllVersions, Usage: "install every project version CycleCloud knows, not only the highest of each project"},
 			&cli.BoolFlag{Name: "dry-run", Destination: &o.DryRun, Usage: "print the plan (install / already staged / not offered) and change nothing"},
 			&cli.BoolFlag{Name: "json", Destination: &o.JSON, Usage: "print the report as JSON on stdout (for monitoring)"},
-			&cli.DurationFlag{Name: "max-age", Value: update.DefaultMaxAge, Destination: &o.MaxAge, Usage: "warn when the index is older than `DURATION` (the mirror job may have stopped)"},
+			&cli.DurationFlag{Name: "max-age", Value: update.DefaultMaxAge, Destination: &o.MaxAge, Usage: "warn when the index is older than `DURATION` (the mirror job may have stopped); negative: never"},
 			&cli.StringFlag{Name: "owner", Value: staging.DefaultOwner, Destination: &o.Owner, Usage: "`USER:GROUP` (names or numeric ids) of everything installed"},
 			&cli.StringFlag{Name: "builder", Value: staging.BuilderAuto, Destination: &o.Builder, Usage: "`BUILDER`: auto (cyclecloud when on PATH, else native), cyclecloud or native"},
 			&cli.DurationFlag{Name: "lock-wait", Value: staging.DefaultLockWait, Destination: &o.LockWait, Usage: "`DURATION` each install waits for another ccmirror holding the staging lock"},

@@ -127,11 +127,7 @@ func (u *updater) bundle(ctx context.Context, it *Item) (io.Reader, func(error),
 		rc.Close()
 		return nil, nil, fmt.Errorf("%s in %s has %d bytes, the signed index says %d: %w", it.File, u.o.Source, size, it.Size, manifest.ErrVerify)
 	}
-	if err := checkStream(ctx, rs, it, u.o.Source.String()); err != nil {
-		rc.Close()
-		return nil, nil, err
-	}
-	if _, err := rs.Seek(0, io.SeekStart); err != nil {
+	if err := checkBundle(ctx, rs, it, u.o.Source.String()); err != nil {
 		rc.Close()
 		return nil, nil, err
 	}
@@ -150,6 +146,34 @@ func checkStream(ctx context.Context, r io.Reader, it *Item, where string) error
 			it.File, where, n, sum, it.Size, it.SHA256, manifest.ErrVerify)
 	}
 	return nil
+}
+
+// checkBundle checks a bundle file against its index entry (size, sha256,
+// and that its manifest carries the project version the index says), and
+// leaves it rewound for install.
+func checkBundle(ctx context.Context, rs io.ReadSeeker, it *Item, where string) error {
+	if err := checkStream(ctx, rs, it, where); err != nil {
+		return err
+	}
+	if _, err := rs.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	head, err := staging.Inspect(rs)
+	if err != nil {
+		return fmt.Errorf("%s in %s: %w", it.File, where, err)
+	}
+	var holds []string
+	found := false
+	for _, p := range head.Projects {
+		holds = append(holds, p.Name+" "+p.Version)
+		found = found || p.Name == it.Project && p.Version == it.Version
+	}
+	if !found {
+		return fmt.Errorf("%s in %s holds %s, but the signed index lists it for %s %s: %w",
+			it.File, where, strings.Join(holds, ", "), it.Project, it.Version, manifest.ErrVerify)
+	}
+	_, err = rs.Seek(0, io.SeekStart)
+	return err
 }
 
 // download fetches a bundle into the state folder (or reuses a complete
@@ -210,15 +234,11 @@ func (u *updater) openChecked(ctx context.Context, path string, it *Item) (io.Re
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := checkStream(ctx, f, it, u.o.Source.String()); err != nil {
+	if err := checkBundle(ctx, f, it, u.o.Source.String()); err != nil {
 		f.Close()
 		if errors.Is(err, manifest.ErrVerify) {
 			os.Remove(path)
 		}
-		return nil, nil, err
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		f.Close()
 		return nil, nil, err
 	}
 	done := func(err error) {

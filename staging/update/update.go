@@ -29,6 +29,7 @@ import (
 	"github.com/ccmirror/ccmirror/internal/flock"
 	"github.com/ccmirror/ccmirror/manifest"
 	"github.com/ccmirror/ccmirror/manifest/index"
+	"github.com/ccmirror/ccmirror/manifest/request"
 	"github.com/ccmirror/ccmirror/manifest/trust"
 	"github.com/ccmirror/ccmirror/staging"
 	"github.com/ccmirror/ccmirror/staging/plan"
@@ -264,9 +265,11 @@ type updater struct {
 	errs []error
 }
 
+// warn records a warning in the report (the caller shows it); the log
+// gets it at Info level, so it is not printed twice.
 func (u *updater) warn(msg string) {
 	u.rep.Warnings = append(u.rep.Warnings, msg)
-	u.log.Warn(msg)
+	u.log.Info("warning", "msg", msg)
 }
 
 // lock takes update's own lock, so two runs never share a download.
@@ -455,7 +458,7 @@ func (u *updater) decide(ctx context.Context, ix *index.Index) error {
 			u.warn(fmt.Sprintf("not considered: a cloud.project record names no usable project version (name %q, version %q): %s", r.Name, r.Version, r.Problem))
 			continue
 		}
-		offer(Item{Project: r.Name, Version: r.Version, Reason: "missing", Detail: "its record's Url names no release: " + r.Problem})
+		offer(Item{Project: r.Name, Version: r.Version, Reason: request.ReasonMissing, Detail: "its record's Url names no release: " + r.Problem})
 	}
 	sort.SliceStable(u.rep.Install, func(i, j int) bool {
 		a, b := u.rep.Install[i], u.rep.Install[j]

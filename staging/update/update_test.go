@@ -438,3 +438,23 @@ func TestDownloaderResumes(t *testing.T) {
 		t.Errorf("a bad download was kept: %v", ents)
 	}
 }
+
+// TestBundleHoldsOtherVersion: a bundle whose bytes match the index but
+// which carries another project version than the index says is refused.
+func TestBundleHoldsOtherVersion(t *testing.T) {
+	m := newMirror(t)
+	m.add("demo", "1.0.0")
+	e := m.add("demo", "2.0.0")
+	// The 2.0.0 entry points at the 1.0.0 bundle, with its hash.
+	b, _ := os.ReadFile(filepath.Join(m.dir, "demo-1.0.0.tar"))
+	m.write(e.File, b)
+	m.ix.Bundles[1].Size, m.ix.Bundles[1].SHA256 = int64(len(b)), sum(b)
+	m.publish(1, nil)
+	s := newServer(t, "demo@2.0.0")
+	if _, err := run(t, s.opts(m)); !errors.Is(err, manifest.ErrVerify) || !strings.Contains(err.Error(), "holds demo 1.0.0") {
+		t.Errorf("err = %v", err)
+	}
+	if s.staged("demo", "1.0.0") || s.staged("demo", "2.0.0") {
+		t.Error("something was staged")
+	}
+}
