@@ -92,6 +92,7 @@ var verbs = []func(*env) *cli.Command{
 	syncCommand,
 	splitCommand,
 	joinCommand,
+	updateCommand,
 	docsCommand,
 }
 

@@ -141,7 +141,7 @@ func tempName(dir string) (string, error) {
 func (r *run) place(tmp, project, version string, rev int) (string, int, error) {
 	for ; rev < 10000; rev++ {
 		name := BundleName(project, version, rev)
-		if r.ix.hasFile(name) {
+		if r.ix.HasFile(name) {
 			continue
 		}
 		final := filepath.Join(r.cfg.Output, name)

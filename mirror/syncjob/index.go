@@ -1,87 +1,49 @@
 package syncjob
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/ccmirror/ccmirror/internal/atomicfile"
 	"github.com/ccmirror/ccmirror/manifest"
+	"github.com/ccmirror/ccmirror/manifest/index"
 	"github.com/ccmirror/ccmirror/mirror"
 )
 
 // Names of what the job keeps in its output folder.
 const (
-	// IndexSchema is the schema of index.json.
-	IndexSchema = "ccmirror.index/v1"
+	// IndexSchema is the schema of index.json (see manifest/index).
+	IndexSchema = index.Schema
 	// IndexName is the index file.
-	IndexName = "index.json"
+	IndexName = index.Name
 	// IndexSigName is the index's OpenSSH signature (namespace "ccmirror")
 	// over the exact bytes of index.json.
-	IndexSigName = "index.json.sig"
+	IndexSigName = index.SigName
 	// LockName is the lock file a run holds (flock) while it works.
 	LockName = ".ccmirror-sync.lock"
+	// SequenceName records the highest index sequence the job ever wrote,
+	// written before each index: when index.json is lost or moved away,
+	// the next index still gets a number never used before.
+	SequenceName = ".ccmirror-sync.sequence"
 )
 
-// Index is index.json: every bundle the job has written, oldest first.
-type Index struct {
-	Schema string `json:"schema"`
-	// Updated is when the job last changed the index.
-	Updated time.Time `json:"updated"`
-	// Tool is "ccmirror <version>" of the last writer.
-	Tool    string  `json:"tool,omitempty"`
-	Bundles []Entry `json:"bundles"`
-}
+// Index is index.json, defined in manifest/index (the disconnected side
+// reads it too).
+type Index = index.Index
 
 // Entry is one bundle in the index.
-type Entry struct {
-	// Project and Version are the project.ini name and version (the
-	// staging folder names).
-	Project string `json:"project"`
-	Version string `json:"version"`
-	// Repository ("OWNER/REPO"), Tag and Commit say where it came from.
-	Repository string `json:"repository"`
-	Tag        string `json:"tag"`
-	Commit     string `json:"commit"`
-	// File is the bundle's file name in the output folder (and under the
-	// publish URL); Size and SHA256 describe that file.
-	File   string `json:"file"`
-	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256"`
-	// Created is the bundle manifest's creation time.
-	Created time.Time `json:"created"`
-	// Revision is 1 for the first bundle of a release, 2, 3… for bundles
-	// made after its assets changed on GitHub in place.
-	Revision int `json:"revision"`
-	// Fingerprint identifies the release's assets when the bundle was made
-	// (see Fingerprint); Assets is what it was computed from.
-	Fingerprint string       `json:"assets_fingerprint"`
-	Assets      []AssetPrint `json:"assets"`
-}
+type Entry = index.Entry
 
-// AssetPrint is what identifies one release asset's content: its name,
-// size and GitHub's digest, or the asset id when GitHub gave no digest (a
-// re-uploaded asset always gets a new id).
-type AssetPrint struct {
-	Name   string `json:"name"`
-	Size   int64  `json:"size"`
-	Digest string `json:"digest,omitempty"`
-	ID     int64  `json:"id,omitempty"`
-}
-
-func (a AssetPrint) line() string {
-	id := a.Digest
-	if id == "" {
-		id = "id:" + strconv.FormatInt(a.ID, 10)
-	}
-	return a.Name + "\x00" + strconv.FormatInt(a.Size, 10) + "\x00" + id
-}
+// AssetPrint is what identifies one release asset's content.
+type AssetPrint = index.AssetPrint
 
 // AssetsOf returns the prints of a release's uploaded assets, sorted by
 // name.
@@ -97,152 +59,66 @@ func AssetsOf(rel *mirror.Release) []AssetPrint {
 		}
 		out = append(out, p)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].line() < out[j].line() })
+	sort.Slice(out, func(i, j int) bool { return out[i].Key() < out[j].Key() })
 	return out
 }
 
-// Fingerprint returns "sha256:<hex>" over the sorted asset prints: equal
-// exactly when the release holds the same assets with the same content.
-func Fingerprint(assets []AssetPrint) string {
-	lines := make([]string, len(assets))
-	for i, a := range assets {
-		lines[i] = a.line()
-	}
-	sort.Strings(lines)
-	h := sha256.New()
-	for _, l := range lines {
-		h.Write([]byte(l))
-		h.Write([]byte{'\n'})
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))
-}
+// Fingerprint is index.Fingerprint: equal exactly when the release holds
+// the same assets with the same content.
+func Fingerprint(assets []AssetPrint) string { return index.Fingerprint(assets) }
 
-// DiffAssets names the assets that differ between two sets of prints:
-// changed, added or removed, sorted.
-func DiffAssets(old, cur []AssetPrint) []string {
-	o := map[string]string{}
-	for _, a := range old {
-		o[a.Name] = a.line()
-	}
-	n := map[string]string{}
-	for _, a := range cur {
-		n[a.Name] = a.line()
-	}
-	var diff []string
-	for name, l := range n {
-		if o[name] != l {
-			diff = append(diff, name)
-		}
-	}
-	for name := range o {
-		if _, ok := n[name]; !ok {
-			diff = append(diff, name)
-		}
-	}
-	sort.Strings(diff)
-	return diff
-}
+// DiffAssets is index.DiffAssets: the names of the assets that differ.
+func DiffAssets(old, cur []AssetPrint) []string { return index.DiffAssets(old, cur) }
 
-// ParseIndex parses and checks index.json.
-func ParseIndex(b []byte) (*Index, error) {
-	var ix Index
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&ix); err != nil {
-		return nil, fmt.Errorf("index: %w", err)
-	}
-	if dec.More() {
-		return nil, errors.New("index: trailing data after the JSON object")
-	}
-	if err := ix.Validate(); err != nil {
-		return nil, err
-	}
-	return &ix, nil
-}
+// ParseIndex parses and checks index.json (index.Parse).
+func ParseIndex(b []byte) (*Index, error) { return index.Parse(b) }
 
-// Validate checks the schema and every entry: safe unique file names,
-// well-formed hashes, fingerprints that match their assets.
-func (ix *Index) Validate() error {
-	if ix.Schema != IndexSchema {
-		return fmt.Errorf("index: schema %q, want %q", ix.Schema, IndexSchema)
-	}
-	files := map[string]bool{}
-	for i, e := range ix.Bundles {
-		bad := func(format string, args ...any) error {
-			return fmt.Errorf("index: bundle %d (%s): %s", i+1, e.File, fmt.Sprintf(format, args...))
+// writeIndex writes ix as the next index of the output folder dir: its
+// sequence one above both ix's own and the number SequenceName records (so
+// no number is used twice, even after index.json was lost or moved away),
+// the time now, then index.json and index.json.sig, each atomically. The
+// sequence file is written first: a crash after it burns a number, never
+// reuses one. A damaged sequence file is reported to log and ix's own
+// sequence used: the file is ahead of index.json only by numbers whose
+// index was never written. ix is updated only when everything was written.
+func writeIndex(dir string, ix *Index, signer manifest.Signer, now time.Time, log *slog.Logger) error {
+	seqPath := filepath.Join(dir, SequenceName)
+	seq := ix.Sequence
+	if b, err := os.ReadFile(seqPath); err == nil {
+		n, perr := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		if perr != nil || n < 0 {
+			log.Warn("the index sequence file is damaged; continuing from index.json's sequence", "file", seqPath, "sequence", ix.Sequence)
+		} else if n > seq {
+			seq = n
 		}
-		switch {
-		case !validFileName(e.File):
-			return bad("unsafe or empty file name")
-		case files[e.File]:
-			return bad("file listed twice")
-		case !manifest.ValidName(e.Project) || !manifest.ValidName(e.Version):
-			return bad("bad project name or version")
-		case e.Repository == "" || !strings.Contains(e.Repository, "/") || e.Tag == "":
-			return bad("no repository or tag")
-		case !manifest.ValidHash(e.SHA256):
-			return bad("bad sha256")
-		case e.Size < 0:
-			return bad("negative size")
-		case e.Revision < 1:
-			return bad("revision must be at least 1")
-		case e.Fingerprint != Fingerprint(e.Assets):
-			return bad("assets fingerprint does not match its asset list")
-		}
-		files[e.File] = true
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("index sequence: %w", err)
 	}
-	return nil
-}
-
-// validFileName accepts a plain file name: no folders, no dot files.
-func validFileName(s string) bool {
-	if s == "" || len(s) > 255 || strings.HasPrefix(s, ".") {
-		return false
+	seq++
+	if err := atomicfile.WriteFile(seqPath, []byte(strconv.FormatInt(seq, 10)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("index sequence: %w", err)
 	}
-	for _, c := range s {
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune("._+-", c)) {
-			return false
-		}
-	}
-	return true
-}
-
-// Marshal returns the index as indented JSON ending in a newline.
-func (ix *Index) Marshal() ([]byte, error) {
-	if ix.Bundles == nil {
-		ix.Bundles = []Entry{}
-	}
-	for i := range ix.Bundles {
-		if ix.Bundles[i].Assets == nil {
-			ix.Bundles[i].Assets = []AssetPrint{}
-		}
-	}
-	b, err := json.MarshalIndent(ix, "", "  ")
+	next := *ix
+	next.Schema = IndexSchema
+	next.Sequence = seq
+	next.Updated = now.UTC().Truncate(time.Second)
+	next.Tool = "ccmirror " + mirror.Version
+	b, err := next.Marshal()
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("index: %w", err)
 	}
-	return append(b, '\n'), nil
-}
-
-// Latest returns the newest revision of repository@tag, or nil.
-func (ix *Index) Latest(repository, tag string) *Entry {
-	var best *Entry
-	for i := range ix.Bundles {
-		e := &ix.Bundles[i]
-		if strings.EqualFold(e.Repository, repository) && e.Tag == tag && (best == nil || e.Revision > best.Revision) {
-			best = e
-		}
+	sig, err := signer.Sign(b)
+	if err != nil {
+		return fmt.Errorf("sign index: %w", err)
 	}
-	return best
-}
-
-// hasFile reports whether an entry already uses file name.
-func (ix *Index) hasFile(name string) bool {
-	for _, e := range ix.Bundles {
-		if e.File == name {
-			return true
-		}
+	if err := atomicfile.WriteFile(filepath.Join(dir, IndexName), b, 0o644); err != nil {
+		return err
 	}
-	return false
+	if err := atomicfile.WriteFile(filepath.Join(dir, IndexSigName), sig, 0o644); err != nil {
+		return err
+	}
+	*ix = next
+	return nil
 }
 
 // BundleName is the file name of revision rev of a project version:

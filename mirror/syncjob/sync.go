@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/ccmirror/ccmirror/internal/atomicfile"
 	"github.com/ccmirror/ccmirror/manifest"
 	"github.com/ccmirror/ccmirror/manifest/trust"
 	"github.com/ccmirror/ccmirror/mirror"
@@ -196,22 +195,8 @@ func loadIndex(dir string) (*Index, error) {
 	return ix, nil
 }
 
-// saveIndex writes index.json and index.json.sig, each to a temporary
-// file renamed into place.
+// saveIndex writes the next index.json and index.json.sig (writeIndex):
+// only when a bundle was added, so an idle run changes no file.
 func (r *run) saveIndex() error {
-	r.ix.Schema = IndexSchema
-	r.ix.Updated = r.now().UTC().Truncate(time.Second)
-	r.ix.Tool = "ccmirror " + mirror.Version
-	b, err := r.ix.Marshal()
-	if err != nil {
-		return fmt.Errorf("index: %w", err)
-	}
-	sig, err := r.signer.Sign(b)
-	if err != nil {
-		return fmt.Errorf("sign index: %w", err)
-	}
-	if err := atomicfile.WriteFile(filepath.Join(r.cfg.Output, IndexName), b, 0o644); err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(filepath.Join(r.cfg.Output, IndexSigName), sig, 0o644)
+	return writeIndex(r.cfg.Output, r.ix, r.signer, r.now(), r.log)
 }
