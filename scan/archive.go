@@ -93,10 +93,10 @@ func scanArchive(ctx context.Context, c *collector, name string, r io.Reader, si
 	case errors.As(err, new(sourceError)):
 		return err
 	case errors.Is(err, errArchiveBytes):
-		c.note(fmt.Sprintf("blobs/%s: more than %d bytes decompressed: the rest was not scanned", name, c.lim.MaxArchiveBytes))
+		c.cut(fmt.Sprintf("blobs/%s: more than %d bytes decompressed: the rest was not scanned", name, c.lim.MaxArchiveBytes))
 	case errors.Is(err, errStop):
 	default:
-		c.note(fmt.Sprintf("blobs/%s: not a readable %s archive (%v): its scripts were not scanned", name, format, oneLineErr(err)))
+		c.cut(fmt.Sprintf("blobs/%s: not a readable %s archive (%v): its scripts were not scanned", name, format, oneLineErr(err)))
 	}
 	return nil
 }
@@ -129,7 +129,7 @@ func scanTar(ctx context.Context, c *collector, name string, r io.Reader) error 
 	entries, links := 0, 0
 	defer func() {
 		if links > 0 {
-			c.note(fmt.Sprintf("blobs/%s: %d links inside, not followed", name, links))
+			c.note(fmt.Sprintf("blobs/%s: %s inside, not followed", name, plural(links, "link", "links")))
 		}
 	}()
 	for {
@@ -145,7 +145,7 @@ func scanTar(ctx context.Context, c *collector, name string, r io.Reader) error 
 		}
 		entries++
 		if entries > c.lim.MaxArchiveEntries {
-			c.note(fmt.Sprintf("blobs/%s: more than %d entries: the rest were not scanned", name, c.lim.MaxArchiveEntries))
+			c.cut(fmt.Sprintf("blobs/%s: more than %d entries: the rest were not scanned", name, c.lim.MaxArchiveEntries))
 			return errStop
 		}
 		switch h.Typeflag {
@@ -192,7 +192,7 @@ func scanZip(ctx context.Context, c *collector, name string, r *sourceReader, si
 			return sourceError{fmt.Errorf("blob %s: spool to %s: %w", name, tmp.Name(), err)}
 		}
 		if n > c.lim.MaxSpool {
-			c.note(fmt.Sprintf("blobs/%s: zip larger than %d bytes: not scanned", name, c.lim.MaxSpool))
+			c.cut(fmt.Sprintf("blobs/%s: zip larger than %d bytes: not scanned", name, c.lim.MaxSpool))
 			return errStop
 		}
 		ra, size = tmp, n
@@ -208,7 +208,7 @@ func scanZip(ctx context.Context, c *collector, name string, r *sourceReader, si
 			return err
 		}
 		if i >= c.lim.MaxArchiveEntries {
-			c.note(fmt.Sprintf("blobs/%s: more than %d entries: the rest were not scanned", name, c.lim.MaxArchiveEntries))
+			c.cut(fmt.Sprintf("blobs/%s: more than %d entries: the rest were not scanned", name, c.lim.MaxArchiveEntries))
 			break
 		}
 		mode := f.Mode()
@@ -228,7 +228,7 @@ func scanZip(ctx context.Context, c *collector, name string, r *sourceReader, si
 		}
 		rc, err := f.Open()
 		if err != nil {
-			c.note(fmt.Sprintf("blobs/%s!%s: cannot read (%v): not scanned", name, inner, oneLineErr(err)))
+			c.cut(fmt.Sprintf("blobs/%s!%s: cannot read (%v): not scanned", name, inner, oneLineErr(err)))
 			continue
 		}
 		b := &budget{r: rc, n: left}
@@ -242,11 +242,11 @@ func scanZip(ctx context.Context, c *collector, name string, r *sourceReader, si
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			c.note(fmt.Sprintf("blobs/%s!%s: cannot read (%v): not scanned", name, inner, oneLineErr(err)))
+			c.cut(fmt.Sprintf("blobs/%s!%s: cannot read (%v): not scanned", name, inner, oneLineErr(err)))
 		}
 	}
 	if links > 0 {
-		c.note(fmt.Sprintf("blobs/%s: %d links inside, not followed", name, links))
+		c.note(fmt.Sprintf("blobs/%s: %s inside, not followed", name, plural(links, "link", "links")))
 	}
 	return nil
 }

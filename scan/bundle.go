@@ -81,11 +81,7 @@ func ScanBundle(ctx context.Context, r io.Reader, o BundleOptions) (*Report, err
 		}
 	}
 	trees := make([]*Project, len(m.Projects))
-	type blobScan struct {
-		findings []Finding
-		notes    []string
-	}
-	blobs := map[blobKey]blobScan{}
+	blobs := map[blobKey]*ArchiveScan{}
 	for {
 		pl, err := rd.Next()
 		if err == io.EOF {
@@ -104,11 +100,11 @@ func ScanBundle(ctx context.Context, r io.Reader, o BundleOptions) (*Report, err
 			continue
 		}
 		if k, ok := blobAt[pl.File.Path]; ok && IsArchive(k.blob) {
-			fs, notes, err := ScanArchive(ctx, k.blob, pl, pl.File.Size, lim)
+			as, err := ScanArchive(ctx, k.blob, pl, pl.File.Size, lim)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %s: %w", name, pl.File.Path, err)
 			}
-			blobs[k] = blobScan{fs, notes}
+			blobs[k] = as
 		}
 	}
 
@@ -120,25 +116,21 @@ func ScanBundle(ctx context.Context, r io.Reader, o BundleOptions) (*Report, err
 			return nil, fmt.Errorf("%s: %s was not read: %w", name, p.Source.Path, manifest.ErrVerify)
 		}
 		c := newCollector(lim)
-		for _, f := range t.Findings {
-			c.add(f)
-		}
-		c.notes = append(c.notes, t.Notes...)
+		c.merge(t.Findings, t.Notes, t.Incomplete)
 		for _, b := range p.Blobs {
-			bs := blobs[blobKey{p.Name, b.Name}]
-			for _, f := range bs.findings {
-				c.add(f)
+			if as := blobs[blobKey{p.Name, b.Name}]; as != nil {
+				c.merge(as.Findings, as.Notes, as.Incomplete)
 			}
-			c.notes = append(c.notes, bs.notes...)
 		}
 		required := map[string]bool{}
 		for _, b := range p.Required {
 			required[b.Name] = true
 			if IsArchive(b.Name) {
-				c.note(fmt.Sprintf("blobs/%s: not carried (the server is expected to hold it): its scripts were not scanned", b.Name))
+				c.cut(fmt.Sprintf("blobs/%s: not carried (the server is expected to hold it): its scripts were not scanned", b.Name))
 			}
 		}
-		out := Project{Name: p.Name, Version: p.Version, Findings: c.findings, Dependencies: t.Dependencies, Notes: c.notes, From: name}
+		out := Project{Name: p.Name, Version: p.Version, Findings: c.findings, Dependencies: t.Dependencies,
+			Notes: c.notes, Incomplete: c.incomplete, From: name}
 		Resolve(&out, held)
 		for j := range out.Findings {
 			f := &out.Findings[j]

@@ -71,7 +71,7 @@ func (s *scriptScanner) line(ln logical) {
 
 var (
 	rubyHeredoc   = regexp.MustCompile(`<<[-~]?['"]?([A-Za-z_][A-Za-z0-9_]*)['"]?\s*$`)
-	chefJetpack   = regexp.MustCompile(`^\s*jetpack_download\s*\(?\s*["']([^"']+)["']`)
+	chefJetpack   = regexp.MustCompile(`^\s*jetpack_download\s*\(?\s*(?:["']([^"']+)["']|([A-Za-z_][A-Za-z0-9_]*))`)
 	chefProject   = regexp.MustCompile(`^\s*project\s*\(?\s*["']([^"']+)["']`)
 	chefPackage   = regexp.MustCompile(`^\s*(package|yum_package|dnf_package|apt_package|zypper_package)\s*\(?\s*(.*?)\s*\)?\s*(\bdo\b.*)?$`)
 	chefLiteral   = regexp.MustCompile(`["']([^"']+)["']`)
@@ -84,7 +84,11 @@ func (s *scriptScanner) chef(ln logical) {
 	t := strings.TrimSpace(ln.text)
 	if m := chefJetpack.FindStringSubmatch(ln.text); m != nil {
 		s.chefBlob = -1
-		if f := s.add(KindBlob, m[1], ln.n, false, ""); f != nil {
+		name := m[1]
+		if name == "" {
+			name = "{" + m[2] + "}" // a Ruby variable
+		}
+		if f := s.add(KindBlob, name, ln.n, false, ""); f != nil {
 			s.chefBlob = len(s.c.findings) - 1
 		}
 		return
@@ -336,7 +340,9 @@ func (s *scriptScanner) pkgName(how, n string, line int) {
 		return // URLs are found as URLs
 	}
 	if localPackage(n) {
-		s.add(KindPackage, n, line, true, "local package file ("+how+"): its dependencies may still come from the package repositories")
+		if f := s.add(KindPackage, n, line, true, "local package file ("+how+"): its dependencies may still come from the package repositories"); f != nil {
+			f.mayFetch = true
+		}
 		return
 	}
 	s.add(KindPackage, n, line, false, how+": from the OS package repositories (mirror them inside the air gap)")
@@ -473,7 +479,9 @@ func (s *scriptScanner) pip(args []word, line int, consumed *[]string) {
 		if noIndex || noDeps {
 			s.add(KindPip, n, line, true, "local package (pip "+verb+" --no-deps/--no-index): no network")
 		} else {
-			s.add(KindPip, n, line, true, "local package: its dependencies may still come "+from+" (add --no-index --find-links DIR, or run a PyPI mirror)")
+			if f := s.add(KindPip, n, line, true, "local package: its dependencies may still come "+from+" (add --no-index --find-links DIR, or run a PyPI mirror)"); f != nil {
+				f.mayFetch = true
+			}
 		}
 	}
 	for _, r := range reqs {

@@ -175,7 +175,7 @@ func (lr *lineReader) next() (logical, error) {
 func (lr *lineReader) skipLong(line int) {
 	lr.long++
 	if lr.long == 1 {
-		lr.c.note(fmt.Sprintf("%s:%d: line longer than %d bytes: not scanned", lr.file, line, lr.maxLine))
+		lr.c.cut(fmt.Sprintf("%s:%d: line longer than %d bytes: not scanned", lr.file, line, lr.maxLine))
 	}
 }
 
@@ -313,7 +313,7 @@ func scanFile(ctx context.Context, c *collector, file, spec, name string, size i
 		return nil
 	}
 	if size > lim.MaxFileSize {
-		c.note(fmt.Sprintf("%s: %d bytes, only the first %d scanned", file, size, lim.MaxFileSize))
+		c.cut(fmt.Sprintf("%s: %d bytes, only the first %d scanned", file, size, lim.MaxFileSize))
 	}
 	rd := &lineReader{ctx: ctx, br: br, lang: lg, file: file, c: c, maxLine: lim.MaxLineLength}
 	s := &scriptScanner{c: c, file: file, spec: spec, lang: lg, chefBlob: -1}
@@ -333,11 +333,11 @@ func scanFile(ctx context.Context, c *collector, file, spec, name string, size i
 	if size < 0 && counted.n >= lim.MaxFileSize {
 		var one [1]byte
 		if n, _ := io.ReadFull(r, one[:]); n > 0 {
-			c.note(fmt.Sprintf("%s: larger than %d bytes, only the first %d scanned", file, lim.MaxFileSize, lim.MaxFileSize))
+			c.cut(fmt.Sprintf("%s: larger than %d bytes, only the first %d scanned", file, lim.MaxFileSize, lim.MaxFileSize))
 		}
 	}
 	if rd.long > 1 {
-		c.note(fmt.Sprintf("%s: %d lines longer than %d bytes: not scanned", file, rd.long, lim.MaxLineLength))
+		c.cut(fmt.Sprintf("%s: %d lines longer than %d bytes: not scanned", file, rd.long, lim.MaxLineLength))
 	}
 	return nil
 }

@@ -43,11 +43,11 @@ func (r *Report) Unsatisfied() int {
 	return n
 }
 
-// Incomplete reports whether any project's scan was cut short or skipped
-// something (its Notes).
+// Incomplete reports whether any project's scan was cut short or could
+// not read something (Project.Incomplete).
 func (r *Report) Incomplete() bool {
 	for _, p := range r.Projects {
-		if len(p.Notes) > 0 {
+		if p.Incomplete {
 			return true
 		}
 	}
@@ -63,12 +63,16 @@ type needs struct {
 	missing  map[string]bool // blobs
 	computed map[string]bool // blob names known only at run time
 	varHosts bool
+	mayFetch int // satisfied local installs whose dependencies may come from the network
 }
 
 func needsOf(fs []Finding) needs {
 	n := needs{hosts: map[string]bool{}, images: map[string]bool{}, missing: map[string]bool{}, computed: map[string]bool{}}
 	for _, f := range fs {
 		if f.Satisfied {
+			if f.mayFetch {
+				n.mayFetch++
+			}
 			continue
 		}
 		switch f.Kind {
@@ -123,6 +127,14 @@ func (n needs) reach() string {
 	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
 }
 
+// caveat is the note on local installs that may still fetch dependencies.
+func (n needs) caveat() string {
+	if n.mayFetch == 0 {
+		return ""
+	}
+	return plural(n.mayFetch, "local install", "local installs") + " may fetch dependencies from package repositories or PyPI"
+}
+
 func (n needs) blobs() string {
 	var parts []string
 	if len(n.missing) > 0 {
@@ -156,11 +168,16 @@ func Summary(p *Project, hint string) string {
 		s = fmt.Sprintf("%s %s: nodes will reach %s at boot", p.Name, p.Version, reach)
 	case blobs != "":
 		s = fmt.Sprintf("%s %s: nodes reach nothing outside the bundle at boot, but %s", p.Name, p.Version, blobs)
+	case n.caveat() != "":
+		s = fmt.Sprintf("%s %s: nodes reach nothing outside the bundle at boot, but %s", p.Name, p.Version, n.caveat())
 	default:
 		s = fmt.Sprintf("%s %s: ready for the air gap: nodes reach nothing outside the bundle at boot", p.Name, p.Version)
 	}
-	if len(p.Notes) > 0 {
-		s += " (scan incomplete: " + plural(len(p.Notes), "note", "notes") + ")"
+	if c := n.caveat(); c != "" && (reach != "" || blobs != "") {
+		s += "; " + c
+	}
+	if p.Incomplete {
+		s += " (scan incomplete)"
 	}
 	if hint != "" {
 		s += " — " + hint
@@ -204,6 +221,9 @@ func (r *Report) Verdict() string {
 			parts = append(parts, blobs)
 		}
 		s = "verdict: NOT READY: " + strings.Join(parts, ", ")
+	}
+	if c := n.caveat(); c != "" {
+		s += "; " + c
 	}
 	if len(deps) > 0 {
 		s += "; templates also include " + strings.Join(deps, ", ") + " (not scanned here)"

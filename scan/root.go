@@ -134,10 +134,7 @@ func scanStaged(ctx context.Context, h *rootHolder, nfd int, name, version strin
 		return nil, err
 	}
 	c := newCollector(lim)
-	for _, f := range p.Findings {
-		c.add(f)
-	}
-	c.notes = p.Notes
+	c.merge(p.Findings, p.Notes, p.Incomplete)
 
 	// The blobs this version names (project.ini), scanned when staged.
 	var listed []string
@@ -163,7 +160,7 @@ func scanStaged(ctx context.Context, h *rootHolder, nfd int, name, version strin
 		}
 	}
 	c.notes = append(c.notes, h.notes(name)...)
-	p.Findings, p.Notes = c.findings, c.notes
+	p.Findings, p.Notes, p.Incomplete = c.findings, c.notes, c.incomplete
 	Resolve(p, h)
 	sortFindings(p.Findings)
 	return p, nil
@@ -194,7 +191,7 @@ type rootHolder struct {
 }
 
 func (h *rootHolder) Blobs(project string) ([]string, string) {
-	where := "staged in " + filepath.Join(h.dir, project, "blobs")
+	where := "staged in projects/" + project + "/blobs"
 	if h.listed[project] {
 		return h.held[project], where
 	}
@@ -246,7 +243,7 @@ func (h *rootHolder) scanBlob(ctx context.Context, c *collector, project, blob s
 	defer unix.Close(nfd)
 	f, skip, err := openPath(nfd, "blobs/"+blob)
 	if err != nil || skip != "" {
-		c.note(fmt.Sprintf("blobs/%s: cannot open safely (%s): not scanned", blob, orText(skip, err)))
+		c.cut(fmt.Sprintf("blobs/%s: cannot open safely (%s): not scanned", blob, orText(skip, err)))
 		return nil
 	}
 	defer f.Close()
@@ -254,14 +251,11 @@ func (h *rootHolder) scanBlob(ctx context.Context, c *collector, project, blob s
 	if err != nil {
 		return fmt.Errorf("stat %s/blobs/%s: %w", project, blob, err)
 	}
-	fs, notes, err := ScanArchive(ctx, blob, f, st.Size(), c.lim)
+	as, err := ScanArchive(ctx, blob, f, st.Size(), c.lim)
 	if err != nil {
 		return fmt.Errorf("%s/blobs/%s: %w", project, blob, err)
 	}
-	for _, fi := range fs {
-		c.add(fi)
-	}
-	c.notes = append(c.notes, notes...)
+	c.merge(as.Findings, as.Notes, as.Incomplete)
 	return nil
 }
 

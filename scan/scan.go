@@ -53,6 +53,7 @@ type Finding struct {
 
 	blobProject string // KindBlob: the project the blob belongs to
 	pypi        bool   // KindPip: reached on PyPI (no other index given)
+	mayFetch    bool   // a satisfied local install whose dependencies may come from the network
 }
 
 // Dependency is another project a cluster template includes with
@@ -69,9 +70,12 @@ type Project struct {
 	Version      string       `json:"version"`
 	Findings     []Finding    `json:"findings"`
 	Dependencies []Dependency `json:"dependencies"`
-	// Notes says what the scan skipped or cut short (limits, links,
-	// unreadable archives): a scan with notes is incomplete.
+	// Notes says what the scan skipped (links, never followed) or cut
+	// short (limits, unreadable archives).
 	Notes []string `json:"-"`
+	// Incomplete is true when a limit was reached or something could not
+	// be read: the findings may not be all.
+	Incomplete bool `json:"-"`
 	// From names where the project was read (a bundle file, a staged folder).
 	From string `json:"-"`
 }
@@ -171,11 +175,12 @@ func isTemplate(p string) bool {
 
 // collector gathers one project version's findings within the limits.
 type collector struct {
-	lim      Limits
-	findings []Finding
-	seen     map[string]bool
-	notes    []string
-	full     bool
+	lim        Limits
+	findings   []Finding
+	seen       map[string]bool
+	notes      []string
+	incomplete bool
+	full       bool
 }
 
 func newCollector(lim Limits) *collector {
@@ -190,7 +195,7 @@ func (c *collector) add(f Finding) {
 	if len(c.findings) >= c.lim.MaxFindings {
 		if !c.full {
 			c.full = true
-			c.note(fmt.Sprintf("more than %d findings: the rest are not listed", c.lim.MaxFindings))
+			c.cut(fmt.Sprintf("more than %d findings: the rest are not listed", c.lim.MaxFindings))
 		}
 		return
 	}
@@ -198,7 +203,24 @@ func (c *collector) add(f Finding) {
 	c.findings = append(c.findings, f)
 }
 
+// note records something the scan skipped on purpose (a link not followed).
 func (c *collector) note(s string) { c.notes = append(c.notes, s) }
+
+// merge adds findings and notes of another scan.
+func (c *collector) merge(fs []Finding, notes []string, incomplete bool) {
+	for _, f := range fs {
+		c.add(f)
+	}
+	c.notes = append(c.notes, notes...)
+	c.incomplete = c.incomplete || incomplete
+}
+
+// cut records something the scan could not read or cut short: the scan
+// is then incomplete.
+func (c *collector) cut(s string) {
+	c.incomplete = true
+	c.notes = append(c.notes, s)
+}
 
 // ScanTree scans one project version's tree: every file under
 // specs/*/cluster-init/** and specs/*/chef/**, and templates/*.txt for
@@ -215,7 +237,7 @@ func ScanTree(ctx context.Context, name, version string, t Tree, lim Limits) (*P
 		}
 		entries++
 		if entries > c.lim.MaxArchiveEntries {
-			c.note(fmt.Sprintf("more than %d files in the source tree: the rest were not scanned", c.lim.MaxArchiveEntries))
+			c.cut(fmt.Sprintf("more than %d files in the source tree: the rest were not scanned", c.lim.MaxArchiveEntries))
 			return errStop
 		}
 		spec, node := SpecOf(e.Path)
@@ -224,7 +246,11 @@ func ScanTree(ctx context.Context, name, version string, t Tree, lim Limits) (*P
 			return nil
 		}
 		if e.Skip != "" {
-			c.note(fmt.Sprintf("%s: %s, not followed", e.Path, e.Skip))
+			if skippedKinds[e.Skip] {
+				c.note(fmt.Sprintf("%s: %s, not followed", e.Path, e.Skip))
+			} else {
+				c.cut(fmt.Sprintf("%s: %s: not scanned", e.Path, e.Skip))
+			}
 			return nil
 		}
 		r, err := e.Open()
@@ -239,7 +265,19 @@ func ScanTree(ctx context.Context, name, version string, t Tree, lim Limits) (*P
 	if err != nil && err != errStop {
 		return nil, err
 	}
-	return &Project{Name: name, Version: version, Findings: c.findings, Dependencies: deps.list(), Notes: c.notes}, nil
+	return &Project{Name: name, Version: version, Findings: c.findings, Dependencies: deps.list(), Notes: c.notes, Incomplete: c.incomplete}, nil
+}
+
+// skippedKinds are the Entry.Skip values of entries skipped on purpose;
+// any other Skip means the scan could not read something.
+var skippedKinds = map[string]bool{"symbolic link": true, "hard link": true, "FIFO": true,
+	"device": true, "socket": true, "special file": true}
+
+// ArchiveScan is what the scripts inside one blob archive reach.
+type ArchiveScan struct {
+	Findings   []Finding
+	Notes      []string
+	Incomplete bool // a limit was reached or part of the archive was unreadable
 }
 
 // ScanArchive scans the scripts inside one blob archive (tar, tar.gz, tgz
@@ -248,12 +286,12 @@ func ScanTree(ctx context.Context, name, version string, t Tree, lim Limits) (*P
 // from a stream; -1 when unknown). A blob that is not an archive yields
 // nothing. A damaged archive is a note, not an error: only ctx's error and
 // reading r fail it. The notes say what was skipped or cut short.
-func ScanArchive(ctx context.Context, name string, r io.Reader, size int64, lim Limits) ([]Finding, []string, error) {
+func ScanArchive(ctx context.Context, name string, r io.Reader, size int64, lim Limits) (*ArchiveScan, error) {
 	c := newCollector(lim)
 	if err := scanArchive(ctx, c, name, r, size); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return c.findings, c.notes, nil
+	return &ArchiveScan{Findings: c.findings, Notes: c.notes, Incomplete: c.incomplete}, nil
 }
 
 // IsArchive reports whether a blob name is an archive ScanArchive reads.
