@@ -39,25 +39,25 @@ func (b *budget) Read(p []byte) (int, error) {
 
 // sourceError marks an error of the underlying reader (disk, network,
 // verification of the bundle), which ends the scan, as opposed to damage
-// inside a blob archive, which is a note.
+// inside an archive.
 type sourceError struct{ err error }
 
 func (e sourceError) Error() string { return e.err.Error() }
 func (e sourceError) Unwrap() error { return e.err }
 
-// sourceReader remembers the first error of r.
-type sourceReader struct {
-	r   io.Reader
-	err error
-}
+// markedReader returns the errors of r as sourceError, so they can be told
+// apart after passing through gzip, tar or zip.
+type markedReader struct{ r io.Reader }
 
-func (s *sourceReader) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
-	if err != nil && err != io.EOF && s.err == nil {
-		s.err = err
+func (m markedReader) Read(p []byte) (int, error) {
+	n, err := m.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = sourceError{err}
 	}
 	return n, err
 }
+
+func isSourceError(err error) bool { return errors.As(err, new(sourceError)) }
 
 // scanArchive scans the scripts inside blob archive name.
 func scanArchive(ctx context.Context, c *collector, name string, r io.Reader, size int64) error {
@@ -65,11 +65,11 @@ func scanArchive(ctx context.Context, c *collector, name string, r io.Reader, si
 	if format == "" {
 		return nil
 	}
-	src := &sourceReader{r: ctxio.NewReader(ctx, r)}
+	src := markedReader{ctxio.NewReader(ctx, r)}
 	var err error
 	switch format {
 	case "zip":
-		err = scanZip(ctx, c, name, src, size)
+		err = scanZip(ctx, c, name, r, src, size)
 	default:
 		var tr io.Reader = src
 		if format == "tgz" {
@@ -88,10 +88,8 @@ func scanArchive(ctx context.Context, c *collector, name string, r io.Reader, si
 		return nil
 	case ctx.Err() != nil:
 		return ctx.Err()
-	case src.err != nil:
-		return fmt.Errorf("blob %s: %w", name, src.err)
-	case errors.As(err, new(sourceError)):
-		return err
+	case isSourceError(err):
+		return fmt.Errorf("blob %s: %w", name, err)
 	case errors.Is(err, errArchiveBytes):
 		c.cut(fmt.Sprintf("blobs/%s: more than %d bytes decompressed: the rest was not scanned", name, c.lim.MaxArchiveBytes))
 	case errors.Is(err, errStop):
@@ -167,15 +165,12 @@ func scanTar(ctx context.Context, c *collector, name string, r io.Reader) error 
 	}
 }
 
-// scanZip reads a zip blob. A zip needs random access: a stream (size < 0
-// or not an io.ReaderAt) is copied to a temporary file of at most MaxSpool
-// bytes first.
-func scanZip(ctx context.Context, c *collector, name string, r *sourceReader, size int64) error {
+// scanZip reads a zip blob. A zip needs random access: raw is used when
+// it is an io.ReaderAt of known size (a staged file), else the stream src
+// is copied to a temporary file of at most MaxSpool bytes first.
+func scanZip(ctx context.Context, c *collector, name string, raw io.Reader, src io.Reader, size int64) error {
 	var ra io.ReaderAt
-	if f, ok := r.r.(interface {
-		io.ReaderAt
-		io.Reader
-	}); ok && size >= 0 {
+	if f, ok := raw.(io.ReaderAt); ok && size >= 0 {
 		ra = f
 	} else {
 		tmp, err := os.CreateTemp("", "ccmirror-scan-*.zip")
@@ -184,12 +179,12 @@ func scanZip(ctx context.Context, c *collector, name string, r *sourceReader, si
 		}
 		defer os.Remove(tmp.Name())
 		defer tmp.Close()
-		n, err := io.Copy(tmp, io.LimitReader(r, c.lim.MaxSpool+1))
+		n, err := io.Copy(tmp, io.LimitReader(src, c.lim.MaxSpool+1))
 		if err != nil {
-			if r.err != nil || ctx.Err() != nil {
-				return sourceError{fmt.Errorf("blob %s: %w", name, err)}
+			if isSourceError(err) || ctx.Err() != nil {
+				return err
 			}
-			return sourceError{fmt.Errorf("blob %s: spool to %s: %w", name, tmp.Name(), err)}
+			return sourceError{fmt.Errorf("spool to %s: %w", tmp.Name(), err)}
 		}
 		if n > c.lim.MaxSpool {
 			c.cut(fmt.Sprintf("blobs/%s: zip larger than %d bytes: not scanned", name, c.lim.MaxSpool))
@@ -260,13 +255,14 @@ func TagArchive(r io.Reader) Tree { return tagArchive{r} }
 type tagArchive struct{ r io.Reader }
 
 func (t tagArchive) Walk(ctx context.Context, visit func(Entry) error) error {
-	src := &sourceReader{r: ctxio.NewReader(ctx, t.r)}
+	src := markedReader{ctxio.NewReader(ctx, t.r)}
 	fail := func(err error) error {
-		if ctx.Err() != nil {
+		var se sourceError
+		switch {
+		case ctx.Err() != nil:
 			return ctx.Err()
-		}
-		if src.err != nil {
-			return src.err
+		case errors.As(err, &se):
+			return se.err
 		}
 		return fmt.Errorf("source archive: %w: %v", manifest.ErrVerify, err)
 	}

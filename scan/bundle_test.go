@@ -347,7 +347,7 @@ func TestScanBundleDamage(t *testing.T) {
 	if !rep.Projects[0].Incomplete || !hasNote(&rep.Projects[0], "blobs/healthagent-1.0.2.tar.gz: not a readable tgz archive") {
 		t.Errorf("notes %v", rep.Projects[0].Notes)
 	}
-	if !strings.Contains(Summary(&rep.Projects[0], ""), "(scan incomplete)") {
+	if !strings.Contains(Summary(&rep.Projects[0], ""), "but the scan is incomplete") || !strings.HasPrefix(rep.Verdict(), "verdict: UNKNOWN") {
 		t.Errorf("summary %q", Summary(&rep.Projects[0], ""))
 	}
 }

@@ -168,6 +168,8 @@ func Summary(p *Project, hint string) string {
 		s = fmt.Sprintf("%s %s: nodes will reach %s at boot", p.Name, p.Version, reach)
 	case blobs != "":
 		s = fmt.Sprintf("%s %s: nodes reach nothing outside the bundle at boot, but %s", p.Name, p.Version, blobs)
+	case p.Incomplete:
+		s = fmt.Sprintf("%s %s: nothing found outside the bundle, but the scan is incomplete", p.Name, p.Version)
 	case n.caveat() != "":
 		s = fmt.Sprintf("%s %s: nodes reach nothing outside the bundle at boot, but %s", p.Name, p.Version, n.caveat())
 	default:
@@ -176,7 +178,7 @@ func Summary(p *Project, hint string) string {
 	if c := n.caveat(); c != "" && (reach != "" || blobs != "") {
 		s += "; " + c
 	}
-	if p.Incomplete {
+	if p.Incomplete && (reach != "" || blobs != "") {
 		s += " (scan incomplete)"
 	}
 	if hint != "" {
@@ -207,6 +209,8 @@ func (r *Report) Verdict() string {
 	switch {
 	case len(r.Projects) == 0:
 		return "verdict: nothing scanned"
+	case reach == "" && blobs == "" && r.Incomplete():
+		s = "verdict: UNKNOWN: nothing found outside the bundle, but the scan is incomplete (see the notes)"
 	case reach == "" && blobs == "":
 		s = "verdict: READY: nodes reach nothing outside the bundle at boot"
 	default:
@@ -228,7 +232,7 @@ func (r *Report) Verdict() string {
 	if len(deps) > 0 {
 		s += "; templates also include " + strings.Join(deps, ", ") + " (not scanned here)"
 	}
-	if r.Incomplete() {
+	if r.Incomplete() && (reach != "" || blobs != "") {
 		s += "; scan incomplete (see the notes)"
 	}
 	return s

@@ -46,14 +46,14 @@ func ScanRoot(ctx context.Context, root string, o RootOptions) (*Report, error) 
 	dir := ProjectsDir(root)
 	pfd, err := openDirPath(dir)
 	if err != nil {
-		return nil, fmt.Errorf("scan --root %s: no staging tree at %s (%v): %w", root, dir, errnoText(err), errclass.ErrUsage)
+		return nil, usageErrorf("scan --root %s: no staging tree at %s (%v)", root, dir, errnoText(err))
 	}
 	defer unix.Close(pfd)
 	want := map[string]map[string]bool{} // name -> versions ("" = all)
 	for _, f := range o.Filters {
 		n, v, _ := strings.Cut(f, "@")
 		if !manifest.ValidName(n) || (v != "" && !manifest.ValidName(v)) {
-			return nil, fmt.Errorf("scan: %q is not NAME or NAME@VERSION: %w", f, errclass.ErrUsage)
+			return nil, usageErrorf("scan: %q is not NAME or NAME@VERSION", f)
 		}
 		if want[n] == nil {
 			want[n] = map[string]bool{}
@@ -108,7 +108,7 @@ func ScanRoot(ctx context.Context, root string, o RootOptions) (*Report, error) 
 	}
 	for _, f := range o.Filters {
 		if !matched[f] {
-			return nil, fmt.Errorf("scan: nothing staged under %s matches %s: %w", dir, f, errclass.ErrUsage)
+			return nil, usageErrorf("scan: nothing staged under %s matches %s", dir, f)
 		}
 	}
 	sort.SliceStable(rep.Projects, func(i, j int) bool {
@@ -531,3 +531,11 @@ func errnoText(err error) string {
 	}
 	return err.Error()
 }
+
+// usageError is a wrong invocation (errclass.ErrUsage) with its own message.
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+func (u usageError) Unwrap() error { return errclass.ErrUsage }
+
+func usageErrorf(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }

@@ -120,6 +120,7 @@ func newApp(e *env) *cli.App {
 			inspectCommand(e),
 			installCommand(e),
 			statusCommand(e),
+			scanCommand(e),
 			planCommand(e),
 			pushCommand(e),
 			pullCommand(e),
