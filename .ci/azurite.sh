@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# azurite.sh — run a local Azurite blob service for ccmirror's blobstore tests.
+# azurite.sh — run a local Azurite blob service for ccmirror's transport/blob tests.
 #
 #   .ci/azurite.sh start DIR   install Azurite (once) into .tools/azurite, start azurite-blob
 #                              on a free loopback port with its data under DIR, wait until it

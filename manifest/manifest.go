@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/ccmirror/ccmirror/internal/errclass"
 	"maps"
 	"path"
 	"regexp"
@@ -17,6 +16,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ccmirror/ccmirror/internal/errclass"
 )
 
 // Schema is the value of manifest.json's "schema" field for bundle format v1.
@@ -167,6 +168,7 @@ func (m *Manifest) Validate() error {
 		return nil
 	}
 	seen := map[string]bool{}
+	blobs := map[string]Blob{} // by path: what a later version may share
 	for i, p := range m.Projects {
 		if !ValidName(p.Name) || !ValidName(p.Version) {
 			return fmt.Errorf("project %d: unsafe name or version %q@%q", i, p.Name, p.Version)
@@ -198,12 +200,13 @@ func (m *Manifest) Validate() error {
 			// Two versions of one project may carry the same shared blob
 			// only once; the path is per project, not per version.
 			if paths[b.Path] {
-				if !sameBlobElsewhere(m.Projects[:i], p.Name, b) {
+				if o, ok := blobs[b.Path]; !ok || o.SHA256 != b.SHA256 || o.Size != b.Size {
 					return fmt.Errorf("path %q listed twice", b.Path)
 				}
 				continue
 			}
 			paths[b.Path] = true
+			blobs[b.Path] = b
 		}
 		for _, b := range p.Required {
 			if !ValidBlobName(b.Name) || !ValidHash(b.SHA256) || b.Path != "" {
@@ -213,28 +216,49 @@ func (m *Manifest) Validate() error {
 	}
 	// A path that is also a folder of another path ("blobs/a" and
 	// "blobs/a/b") cannot be extracted: tar would fail on one of them.
-	for _, p := range slices.Sorted(maps.Keys(paths)) {
-		for dir := path.Dir(p); dir != "."; dir = path.Dir(dir) {
-			if paths[dir] {
-				return fmt.Errorf("path %q is both a file and the folder of %q", dir, p)
-			}
-		}
+	if p, q, ok := folderOfAnother(paths); ok {
+		return fmt.Errorf("path %q is both a file and the folder of %q", p, q)
 	}
 	return nil
 }
 
-func sameBlobElsewhere(prev []Project, name string, b Blob) bool {
-	for _, p := range prev {
-		if p.Name != name {
-			continue
-		}
-		for _, o := range p.Blobs {
-			if o.Path == b.Path {
-				return o.SHA256 == b.SHA256 && o.Size == b.Size
-			}
+// folderOfAnother finds a path that is a folder of another path, in
+// O(n log n) comparisons: sorted element by element ("/" below every other
+// byte), the paths below p follow p directly, so only neighbours need a
+// look. (Walking every parent of every path through a map costs the square
+// of the path length, minutes for a large hostile manifest.)
+func folderOfAnother(paths map[string]bool) (string, string, bool) {
+	sorted := slices.SortedFunc(maps.Keys(paths), comparePathElements)
+	for i := 1; i < len(sorted); i++ {
+		p, q := sorted[i-1], sorted[i]
+		if len(q) > len(p) && q[len(p)] == '/' && q[:len(p)] == p {
+			return p, q, true
 		}
 	}
-	return false
+	return "", "", false
+}
+
+// comparePathElements orders paths element by element: like byte order,
+// except that "/" sorts before every other byte.
+func comparePathElements(a, b string) int {
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		x, y := a[i], b[i]
+		if x == y {
+			continue
+		}
+		if x == '/' {
+			return -1
+		}
+		if y == '/' {
+			return 1
+		}
+		if x < y {
+			return -1
+		}
+		return 1
+	}
+	return len(a) - len(b)
 }
 
 // Files lists every payload file the manifest declares, once each, in

@@ -67,8 +67,17 @@ func (s *sourceReader) Read(p []byte) (int, error) {
 // against SHA256SUMS and that SHA256SUMS lists exactly manifest.json and the
 // manifest's payload files with the same hashes. Only the head is read, so
 // it also serves to inspect a bundle. Errors about the content wrap
-// ErrVerify; errors of r itself are returned as they are.
-func NewReader(r io.Reader) (*Reader, error) {
+// ErrVerify; errors of r itself are returned as they are. NewReader checks
+// no signature: to trust a bundle, use NewCheckedReader.
+func NewReader(r io.Reader) (*Reader, error) { return NewCheckedReader(r, nil) }
+
+// NewCheckedReader is NewReader with the signature checked first: once the
+// three head entries are read (each bounded by its size limit), check gets
+// the raw bytes of SHA256SUMS and SHA256SUMS.sig (nil when unsigned), and
+// only if it returns nil are SHA256SUMS and manifest.json parsed and
+// cross-checked. So nothing manifest-wide runs on bytes nobody vouched for.
+// check's error is returned as it is.
+func NewCheckedReader(r io.Reader, check func(sums, sig []byte) error) (*Reader, error) {
 	src := &sourceReader{r: r}
 	br := &Reader{src: src, tr: tar.NewReader(src)}
 
@@ -83,10 +92,6 @@ func NewReader(r io.Reader) (*Reader, error) {
 		return nil, fmt.Errorf("bundle entry %q comes first, want %s: %w", hdr.Name, SumsName, ErrVerify)
 	}
 	if br.sums, err = br.readSmall(hdr, MaxSumsSize); err != nil {
-		return nil, err
-	}
-	list, err := ParseSums(br.sums)
-	if err != nil {
 		return nil, err
 	}
 
@@ -109,6 +114,15 @@ func NewReader(r io.Reader) (*Reader, error) {
 			hdr.Name, ManifestName, SumsName, SignatureName, ManifestName, ErrVerify)
 	}
 	if br.mb, err = br.readSmall(hdr, MaxManifestSize); err != nil {
+		return nil, err
+	}
+	if check != nil {
+		if err := check(br.sums, br.sig); err != nil {
+			return nil, err
+		}
+	}
+	list, err := ParseSums(br.sums)
+	if err != nil {
 		return nil, err
 	}
 	if br.m, err = Parse(br.mb); err != nil {

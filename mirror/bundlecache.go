@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/ccmirror/ccmirror/internal/atomicfile"
 	"github.com/ccmirror/ccmirror/manifest"
 )
 
@@ -218,7 +219,7 @@ func linkBundle(ctx context.Context, cached, out string) (bool, error) {
 		}
 	}
 	dir := filepath.Dir(out)
-	tmp, err := os.CreateTemp(dir, filepath.Base(out)+".partial-*")
+	tmp, err := os.CreateTemp(dir, atomicfile.TempPrefix(out)+"*")
 	if err != nil {
 		return false, err
 	}
@@ -233,9 +234,8 @@ func linkBundle(ctx context.Context, cached, out string) (bool, error) {
 		return false, err
 	}
 	os.Remove(name)
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
+	// The link is in place; a folder that cannot be synced only weakens
+	// its durability, as for the bundle cache itself.
+	_ = atomicfile.SyncDir(dir)
 	return true, nil
 }

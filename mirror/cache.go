@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ccmirror/ccmirror/internal/atomicfile"
 	"github.com/ccmirror/ccmirror/internal/ctxio"
 
 	"github.com/ccmirror/ccmirror/manifest"
@@ -27,7 +28,7 @@ import (
 //	index/xy/xyz….json    what a URL was last seen to hold: ETag, digest, size, sha256
 //	partial/xyz…          an interrupted download, resumed by the next attempt or run
 //	partial/xyz….json     what that partial download is of (URL, digest, size, ETag)
-//	tmp/                  files being written, renamed into objects/ when complete
+//	tmp/                  objects being written, renamed into objects/ when complete
 //	bundles/<key>.tar     the last bundles written, hard links (see bundlecache.go)
 //
 // An object is hashed once, as it is stored, and stamped then: its mtime
@@ -38,7 +39,9 @@ import (
 //
 // Index and partial names are the sha256 of the download's key (the asset's
 // API URL or the archive URL). Everything is written to a temporary file and
-// renamed, so a crash never leaves a half-written object or index entry.
+// renamed: objects through tmp/, index and partial descriptions with
+// internal/atomicfile (fsynced, beside their target), so a crash never
+// leaves a half-written object or index entry.
 type cache struct {
 	dir string
 
@@ -153,24 +156,7 @@ func (c *cache) writeFileAtomic(dst string, b []byte) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Join(c.dir, "tmp"), "w-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return nil
+	return atomicfile.WriteFile(dst, b, 0o644)
 }
 
 // adopt moves a complete, hashed file into objects/. When the object exists
@@ -430,11 +416,18 @@ func removePartial(ppath, mpath string) {
 	}
 }
 
-// sweepTmp removes temporary files older than a day left by crashed runs.
+// sweepTmp removes temporary files older than a day left by crashed runs:
+// everything under tmp/, private partial downloads (*.tmp) and the
+// temporary files of atomic writes (atomicfile) beside index and partial
+// entries.
 func (c *cache) sweepTmp() {
-	for _, sub := range []string{"tmp", "partial"} {
+	for _, sub := range []string{"tmp", "partial", "index", "bundles"} {
 		_ = filepath.WalkDir(filepath.Join(c.dir, sub), func(p string, de fs.DirEntry, err error) error {
-			if err != nil || de.IsDir() || (sub == "partial" && !strings.HasSuffix(p, ".tmp")) {
+			if err != nil || de.IsDir() {
+				return nil
+			}
+			atomicTemp := strings.HasPrefix(de.Name(), ".") && strings.Contains(de.Name(), ".tmp-")
+			if sub != "tmp" && !atomicTemp && !(sub == "partial" && strings.HasSuffix(p, ".tmp")) {
 				return nil
 			}
 			if info, err := de.Info(); err == nil && time.Since(info.ModTime()) > 24*time.Hour {

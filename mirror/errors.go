@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
 	"github.com/ccmirror/ccmirror/internal/errclass"
 
 	"github.com/ccmirror/ccmirror/manifest"

@@ -60,10 +60,12 @@ func isHex(s string) bool {
 	return true
 }
 
-// ghAPI is the GitHub REST calls ccmirror makes.
+// ghAPI is the GitHub REST calls ccmirror makes: the source of releases
+// on github.com or a GitHub Enterprise server.
 type ghAPI struct {
 	c           *github.Client
 	maxRateWait time.Duration
+	token       string
 	auth        bool // a token is set
 }
 
@@ -80,11 +82,8 @@ func newGitHubAPI(httpClient *http.Client, baseURL, token, ua string, maxRateWai
 		c = c.WithAuthToken(token)
 	}
 	c.UserAgent = ua
-	return &ghAPI{c: c, maxRateWait: maxRateWait, auth: token != ""}, nil
+	return &ghAPI{c: c, maxRateWait: maxRateWait, token: token, auth: token != ""}, nil
 }
-
-// errNotFound marks a 404 from the API; callers turn it into a message.
-var errNotFound = errors.New("not found")
 
 // get GETs an API path (relative to the base URL) into v. A client-side
 // rate-limit refusal from go-github is waited out when it resets soon.
@@ -142,27 +141,21 @@ func repoPath(owner, repo string) string {
 	return "repos/" + url.PathEscape(owner) + "/" + url.PathEscape(repo)
 }
 
-// release resolves ref to a release: the latest one or the one tagged
-// ref.Version.
-func (g *ghAPI) release(ctx context.Context, ref Ref) (*Release, error) {
-	p := repoPath(ref.Owner, ref.Repo) + "/releases/"
-	if ref.IsLatest() {
-		p += "latest"
-	} else {
-		p += "tags/" + url.PathEscape(ref.Version)
-	}
+// releaseByTag gets the release tagged tag.
+func (g *ghAPI) releaseByTag(ctx context.Context, owner, repo, tag string) (*Release, error) {
+	return g.getRelease(ctx, repoPath(owner, repo)+"/releases/tags/"+url.PathEscape(tag))
+}
+
+// latestRelease gets the release GitHub marks latest (the newest
+// published full release unless the maintainers chose another).
+func (g *ghAPI) latestRelease(ctx context.Context, owner, repo string) (*Release, error) {
+	return g.getRelease(ctx, repoPath(owner, repo)+"/releases/latest")
+}
+
+func (g *ghAPI) getRelease(ctx context.Context, path string) (*Release, error) {
 	var rel Release
-	if _, err := g.get(ctx, p, &rel); err != nil {
-		switch {
-		case errors.Is(err, errNotFound) && ref.IsLatest():
-			return nil, upstreamf("fetch %s: no published release on %s", ref, ref.Repository())
-		case errors.Is(err, errNotFound):
-			return nil, upstreamf("fetch %s: release not found on %s", ref, ref.Repository())
-		}
-		return nil, upstreamWrap(err, "fetch %s: get release", ref)
-	}
-	if rel.Tag == "" {
-		return nil, upstreamf("fetch %s: GitHub returned a release without a tag", ref)
+	if _, err := g.get(ctx, path, &rel); err != nil {
+		return nil, err
 	}
 	return &rel, nil
 }
@@ -219,4 +212,80 @@ func (g *ghAPI) releases(ctx context.Context, owner, repo string) ([]Release, er
 		}
 	}
 	return all, nil
+}
+
+// archiveURL is where the web host serves the tag archive,
+// /OWNER/REPO/archive/refs/tags/TAG.tar.gz: on the host of the release's
+// asset downloads (github.com, a GitHub Enterprise host, or a test
+// server's download host), or, for a release without assets, on the host
+// of its html_url.
+func archiveURL(rel *Release) (string, bool) {
+	for _, a := range rel.Assets {
+		if u, ok := webURL(a.BrowserDownloadURL, "download", rel.Tag); ok {
+			return u, true
+		}
+	}
+	return webURL(rel.HTMLURL, "tag", rel.Tag)
+}
+
+// webURL turns a release page or asset URL, <base>/OWNER/REPO/releases/
+// <kind>/..., into the tag archive URL on the same base.
+func webURL(s, kind, tag string) (string, bool) {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return "", false
+	}
+	segs := strings.Split(strings.Trim(u.Path, "/"), "/")
+	i := -1
+	for j := len(segs) - 2; j >= 2; j-- {
+		if segs[j] == "releases" && segs[j+1] == kind {
+			i = j
+			break
+		}
+	}
+	if i < 0 {
+		return "", false
+	}
+	prefix := strings.Join(segs[:i-2], "/")
+	if prefix != "" {
+		prefix = "/" + prefix
+	}
+	p := prefix + "/" + segs[i-2] + "/" + segs[i-1] + "/archive/refs/tags/" + tag + ".tar.gz"
+	a := url.URL{Scheme: u.Scheme, Host: u.Host, Path: p}
+	return a.String(), true
+}
+
+// archiveURLs lists the web host's archive URL (see archiveURL), then
+// the API's tarball endpoint, which redirects to the content (with the
+// token, if any) and serves private repositories too.
+func (g *ghAPI) archiveURLs(owner, repo string, rel *Release) []string {
+	apiTarball := g.c.BaseURL.String() + repoPath(owner, repo) + "/tarball/" + url.PathEscape(rel.Tag)
+	if u, ok := archiveURL(rel); ok {
+		return []string{u, apiTarball}
+	}
+	return []string{apiTarball}
+}
+
+// assetURL is how an asset is downloaded: with a token through the API
+// URL (Accept: application/octet-stream, 302 to the download host), which
+// also works for private repositories; without one from the public
+// browser_download_url, which costs no API rate limit.
+func (g *ghAPI) assetURL(a *Asset) string {
+	if a.BrowserDownloadURL == "" || (g.token != "" && a.URL != "") {
+		return a.URL
+	}
+	return a.BrowserDownloadURL
+}
+
+// header returns the headers for a request to u: the token only goes to
+// the API host, never to the web or download hosts.
+func (g *ghAPI) header(u, accept string) http.Header {
+	h := http.Header{}
+	if accept != "" {
+		h.Set("Accept", accept)
+	}
+	if g.token != "" && strings.HasPrefix(u, g.c.BaseURL.String()) {
+		h.Set("Authorization", "Bearer "+g.token)
+	}
+	return h
 }

@@ -8,13 +8,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 
+	"github.com/ccmirror/ccmirror/internal/atomicfile"
 	"github.com/ccmirror/ccmirror/internal/ctxio"
-
 	"github.com/ccmirror/ccmirror/manifest"
 )
 
@@ -31,109 +29,12 @@ import (
 // placeholderHash stands for a hash not known yet: hashes are fixed-length.
 var placeholderHash = strings.Repeat("0", 64)
 
-// teeSink mirrors one download into its region of the bundle. Writes to
-// the cache file and to the bundle happen under one lock, so a sink
-// attached while the download runs copies what the cache file holds and
-// then follows it. hw says how many leading bytes of the cache file the
-// region holds (downloads write sequentially: a write at pos leaves the
-// file pos+len bytes long).
-type teeSink struct {
-	mu     sync.Mutex
-	src    *os.File // the cache file, while the download runs
-	out    *os.File // the bundle, once attached
-	base   int64
-	hw     int64
-	kicked int64
-	err    error
-}
-
-// open is called when the download has opened its cache file, which holds
-// off bytes already (a resumed download).
-func (s *teeSink) open(f *os.File, off int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.src = f
-	if s.out != nil && s.err == nil {
-		s.hw = 0
-		s.copyPrefix(off)
-	}
-}
-
-// closeSrc is called when the download no longer writes its cache file.
-func (s *teeSink) closeSrc() {
-	s.mu.Lock()
-	s.src = nil
-	s.mu.Unlock()
-}
-
-// attach starts mirroring into out at base.
-func (s *teeSink) attach(out *os.File, base int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.out, s.base = out, base
-	if s.src != nil {
-		st, err := s.src.Stat()
-		if err != nil {
-			s.err = err
-			return
-		}
-		s.copyPrefix(st.Size())
-	}
-}
-
-// copyPrefix copies the first n bytes of the cache file into the region.
-func (s *teeSink) copyPrefix(n int64) {
-	if n == 0 {
-		return
-	}
-	k, err := io.Copy(io.NewOffsetWriter(s.out, s.base), io.NewSectionReader(s.src, 0, n))
-	if err != nil {
-		s.err = err
-		return
-	}
-	s.hw = k
-}
-
-// write writes p to the cache file f at its current offset pos and
-// mirrors it into the bundle. Only the cache write's error is returned: a
-// region that could not be mirrored is copied from the cache later.
-func (s *teeSink) write(f *os.File, p []byte, pos int64) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n, err := f.Write(p)
-	if s.out == nil || s.err != nil || n == 0 {
-		return n, err
-	}
-	if pos > s.hw {
-		return n, err // a gap: not mirrored, copied later
-	}
-	if _, werr := s.out.WriteAt(p[:n], s.base+pos); werr != nil {
-		s.err = werr
-		return n, err
-	}
-	s.hw = pos + int64(n)
-	if s.hw < s.kicked {
-		s.kicked = 0
-	}
-	if s.hw-s.kicked >= writebackChunk {
-		startWriteback(s.out, s.base+s.kicked, s.hw-s.kicked)
-		s.kicked = s.hw
-	}
-	return n, err
-}
-
-// holds reports whether the region holds the whole file of size bytes.
-func (s *teeSink) holds(out *os.File, base, size int64) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.out == out && s.base == base && s.err == nil && s.hw == size
-}
-
 // inPlace is a bundle being written in place.
 type inPlace struct {
 	f       *Fetcher
 	out     string
-	tmp     *os.File
+	file    *atomicfile.File // renamed to out by Commit
+	tmp     *os.File         // file's descriptor
 	layout  *manifest.Layout
 	regions map[string]*region // bundle path -> its data
 	byKey   map[string]string  // download key -> the bundle path it is mirrored to
@@ -232,16 +133,15 @@ func (r *fetchRun) planInPlace(plans []*projectPlan, out *string) *inPlace {
 	if st, err := os.Stat(*out); err == nil && st.IsDir() {
 		return skip("output is a directory")
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(*out), filepath.Base(*out)+".partial-*")
+	file, err := atomicfile.Create(*out, 0o644)
 	if err != nil {
 		return skip("no temporary file", "error", err.Error())
 	}
-	if err := tmp.Truncate(layout.Size()); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
+	if err := file.Truncate(layout.Size()); err != nil {
+		file.Abort()
 		return skip("cannot size the bundle", "error", err.Error())
 	}
-	ip := &inPlace{f: f, out: *out, tmp: tmp, layout: layout, regions: map[string]*region{}, byKey: map[string]string{}}
+	ip := &inPlace{f: f, out: *out, file: file, tmp: file.File, layout: layout, regions: map[string]*region{}, byKey: map[string]string{}}
 	for _, e := range entries {
 		off, size, _ := layout.DataOffset(e.Path)
 		ip.regions[e.Path] = &region{off: off, size: size}
@@ -257,14 +157,9 @@ func (r *fetchRun) planInPlace(plans []*projectPlan, out *string) *inPlace {
 		}
 	}
 	// Downloads already under way are mirrored from now on; later ones
-	// from their start (fetchRun.start).
-	r.fmu.Lock()
-	r.ip = ip
-	for key, fu := range r.futures {
-		ip.attach(key, fu.sink)
-	}
-	r.fmu.Unlock()
-	f.log.Debug("bundle laid out in place", "path", tmp.Name(), "size", layout.Size())
+	// from their start (pool.start).
+	r.pool.observe(ip)
+	f.log.Debug("bundle laid out in place", "path", file.Name(), "size", layout.Size())
 	return ip
 }
 
@@ -399,23 +294,9 @@ func (ip *inPlace) finish(ctx context.Context, m *manifest.Manifest, entries []m
 	if err := ctx.Err(); err != nil {
 		return false, fmt.Errorf("fetch: %w", err)
 	}
-	tmp := ip.tmp
-	if err := tmp.Sync(); err != nil {
-		return false, fmt.Errorf("fetch: write %s: %w", ip.out, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return false, fmt.Errorf("fetch: write %s: %w", ip.out, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+	ip.committed = true // Commit removes the file when it fails
+	if err := ip.file.Commit(); err != nil {
 		return false, fmt.Errorf("fetch: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), ip.out); err != nil {
-		return false, fmt.Errorf("fetch: %w", err)
-	}
-	ip.committed = true
-	if d, derr := os.Open(filepath.Dir(ip.out)); derr == nil {
-		_ = d.Sync()
-		d.Close()
 	}
 	return true, nil
 }
@@ -425,7 +306,6 @@ func (ip *inPlace) discard() {
 	if ip == nil || ip.committed {
 		return
 	}
-	ip.tmp.Close()
-	os.Remove(ip.tmp.Name())
+	ip.file.Abort()
 	ip.committed = true // nothing left to remove
 }

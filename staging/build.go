@@ -95,14 +95,10 @@ func buildNative(root *os.Root, src, out string, warn func(string)) error {
 				continue
 			}
 			if !made {
-				info, err := e.Info()
-				if err != nil {
-					return err
-				}
 				if err := root.Mkdir(out+"/"+spec, 0o755); err != nil {
 					return err
 				}
-				if err := root.Chmod(out+"/"+spec, info.Mode().Perm()|0o700); err != nil {
+				if err := root.Chmod(out+"/"+spec, dirMode); err != nil {
 					return err
 				}
 				made = true
@@ -186,7 +182,9 @@ func copyInto(ctx context.Context, root *os.Root, from, to string) error {
 
 // sanitizeOutput removes from a built version folder every symlink that is
 // absolute or resolves outside it, and anything that is neither a file, a
-// folder nor a symlink, each with a warning.
+// folder nor a symlink, each with a warning; then it gives every folder and
+// file its policy mode (see fileModeFor), whatever the archive or the
+// builder left.
 func sanitizeOutput(root *os.Root, out string, warn func(string)) error {
 	var drop []string
 	err := fs.WalkDir(root.FS(), out, func(p string, d fs.DirEntry, err error) error {
@@ -223,9 +221,12 @@ func sanitizeOutput(root *os.Root, out string, warn func(string)) error {
 		}
 	}
 	// Links that stay inside read lexically but leave through another link.
-	return dropEscapingLinks(root, out, func(rel, target string) {
+	if err := dropEscapingLinks(root, out, func(rel, target string) {
 		warn(fmt.Sprintf("skipped symlink %s -> %s: resolves outside the version folder through another symlink", rel, target))
-	})
+	}); err != nil {
+		return err
+	}
+	return applyModePolicy(root, out)
 }
 
 func readDir(root *os.Root, name string) ([]fs.DirEntry, error) {

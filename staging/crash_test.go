@@ -42,7 +42,8 @@ func childInstall() int {
 	if n, ok := strings.CutPrefix(c.CrashAt, "bytes:"); ok {
 		limit, _ = strconv.ParseInt(n, 10, 64)
 	}
-	testHook = func(p string) {
+	sw := switches{noExchange: c.NoExchange, noSync: true}
+	sw.hook = func(p string) {
 		if p == c.CrashAt {
 			syscallKill()
 		}
@@ -52,8 +53,6 @@ func childInstall() int {
 			}
 		}
 	}
-	noExchange = c.NoExchange
-	noSync = true
 	a, err := trust.LoadAllowedSigners(c.Allowed)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -65,8 +64,8 @@ func childInstall() int {
 		return 2
 	}
 	defer f.Close()
-	_, err = Install(context.Background(), f, filepath.Base(c.Bundle), InstallOptions{
-		Root: c.Root, Owner: c.Owner, Builder: BuilderNative, Force: c.Force, Verify: VerifyOptions{Allowed: a}})
+	_, err = install(context.Background(), f, filepath.Base(c.Bundle), InstallOptions{
+		Root: c.Root, Owner: c.Owner, Builder: BuilderNative, Force: c.Force, Verify: VerifyOptions{Allowed: a}}, sw)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -95,11 +94,10 @@ func runChild(t *testing.T, c childConfig) {
 }
 
 func TestCrashSafety(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("spawns many child installers")
 	}
-	noSync = true
-	defer func() { noSync = false }()
 	k, _ := testKeys(t)
 	spec, _ := ownerFor(t)
 	dir := t.TempDir()
@@ -140,8 +138,10 @@ func TestCrashSafety(t *testing.T) {
 	newBundle := map[string][]byte{pathA: bundleA, pathB: bundleB}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
+			t.Parallel()
 			setup := func() *env {
 				e := newEnv(t)
+				e.sw.noSync = true
 				if sc.old != nil {
 					e.mustInstall(sc.old)
 				}
@@ -155,6 +155,7 @@ func TestCrashSafety(t *testing.T) {
 
 			for _, point := range sc.points {
 				t.Run(point, func(t *testing.T) {
+					t.Parallel()
 					e := setup()
 					runChild(t, childConfig{Bundle: sc.bundle, Root: e.root, Owner: spec, Allowed: allowedPath,
 						Force: sc.force, NoExchange: sc.noExchange, CrashAt: point})
@@ -186,7 +187,7 @@ func TestCrashSafety(t *testing.T) {
 					// Recovery (what the next install does first, under the
 					// lock) returns to exactly the old state, or keeps the
 					// complete new one once the install committed.
-					if err := recoverTmp(tmpRoot(e.root), slog.New(slog.DiscardHandler)); err != nil {
+					if err := recoverTmp(tmpRoot(e.root), slog.New(slog.DiscardHandler), durability{off: true}); err != nil {
 						t.Fatalf("recover: %v", err)
 					}
 					recovered := snapshot(t, stagingTree(e.root))
@@ -217,6 +218,7 @@ func TestCrashSafety(t *testing.T) {
 // install leaves a journal, Status reports it, and the next Install undoes
 // it before doing its own work.
 func TestNextInstallRecoversInterruptedInstall(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("spawns a child installer")
 	}

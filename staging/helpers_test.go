@@ -410,6 +410,7 @@ type env struct {
 	owner Owner
 	opts  InstallOptions
 	logs  *syncBuffer
+	sw    switches // test switches every install of this env uses
 }
 
 type syncBuffer struct {
@@ -446,7 +447,7 @@ func (e *env) install(bundle []byte, mod ...func(*InstallOptions)) (*InstallRepo
 	for _, f := range mod {
 		f(&o)
 	}
-	return Install(context.Background(), bytes.NewReader(bundle), "test.tar", o)
+	return install(context.Background(), bytes.NewReader(bundle), "test.tar", o, e.sw)
 }
 
 func (e *env) mustInstall(bundle []byte, mod ...func(*InstallOptions)) *InstallReport {

@@ -33,6 +33,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestInstallRoundTrip(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	k, _ := testKeys(t)
 	p := demoProject(t, "1.0.0", "one")
@@ -150,6 +151,7 @@ func TestInstallRoundTrip(t *testing.T) {
 }
 
 func TestInstallDefaultOwnerIsCycleServer(t *testing.T) {
+	t.Parallel()
 	needTestUsers(t)
 	e := newEnv(t)
 	k, _ := testKeys(t)
@@ -171,6 +173,7 @@ func TestInstallDefaultOwnerIsCycleServer(t *testing.T) {
 }
 
 func TestInstallNeverChownsWhatItDidNotCreate(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	k, _ := testKeys(t)
 	// An existing projects folder and a user blob, owned by someone else.
@@ -333,6 +336,7 @@ func rewriteSource(t *testing.T, src []byte, f func([]tarEntry) []tarEntry) []by
 }
 
 func TestInstallRejectsTamperedBundles(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	k, _ := testKeys(t)
 	// Something staged already, so "unchanged" means something.
@@ -378,6 +382,7 @@ func TestInstallRejectsTamperedBundles(t *testing.T) {
 }
 
 func TestInstallInsecureSkipSignature(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	bundle := makeBundle(t, []testProject{demoProject(t, "1.0.0", "one")}, nil)
 	if _, err := e.install(bundle); !errors.Is(err, manifest.ErrVerify) {
@@ -398,11 +403,12 @@ func TestInstallInsecureSkipSignature(t *testing.T) {
 }
 
 func TestInstallConflictAndForce(t *testing.T) {
+	t.Parallel()
 	for _, exchange := range []bool{true, false} {
 		t.Run(fmt.Sprintf("exchange=%v", exchange), func(t *testing.T) {
-			noExchange = !exchange
-			defer func() { noExchange = false }()
+			t.Parallel()
 			e := newEnv(t)
+			e.sw.noExchange = !exchange
 			k, _ := testKeys(t)
 			e.mustInstall(makeBundle(t, []testProject{demoProject(t, "1.0.0", "one")}, k.signer))
 
@@ -503,6 +509,7 @@ func assertPlan(t *testing.T, rep *InstallReport, want map[string]Action) {
 }
 
 func TestDryRunWritesNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	k, _ := testKeys(t)
 	bundle := makeBundle(t, []testProject{demoProject(t, "1.0.0", "one")}, k.signer)
@@ -553,6 +560,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 }
 
 func TestSharedBlobStoredOnce(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	k, _ := testKeys(t)
 	e.mustInstall(makeBundle(t, []testProject{demoProject(t, "1.0.0", "one")}, k.signer))
@@ -589,6 +597,7 @@ func TestSharedBlobStoredOnce(t *testing.T) {
 }
 
 func TestRequiredBlobs(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	k, _ := testKeys(t)
 	shared := filler("shared", 3000)
@@ -614,6 +623,7 @@ func TestRequiredBlobs(t *testing.T) {
 }
 
 func TestConcurrentInstalls(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	k, _ := testKeys(t)
 	bundle := makeBundle(t, []testProject{demoProject(t, "1.0.0", "one")}, k.signer)
@@ -621,12 +631,11 @@ func TestConcurrentInstalls(t *testing.T) {
 	locked := make(chan struct{})
 	release := make(chan struct{})
 	var once sync.Once
-	testHook = func(p string) {
+	e.sw.hook = func(p string) {
 		if p == "locked" {
 			once.Do(func() { close(locked); <-release })
 		}
 	}
-	defer func() { testHook = nil }()
 
 	var wg sync.WaitGroup
 	var firstErr error
@@ -643,6 +652,9 @@ func TestConcurrentInstalls(t *testing.T) {
 	}
 	if waited := time.Since(start); waited < 250*time.Millisecond {
 		t.Errorf("second install gave up after %v, want it to wait ~300ms", waited)
+	}
+	if !strings.Contains(e.logs.String(), "waiting for the staging lock") {
+		t.Errorf("the waiting install did not say it waits:\n%s", e.logs.String())
 	}
 	if !strings.Contains(err.Error(), "pid "+strconv.Itoa(os.Getpid())) {
 		t.Errorf("lock error does not name the holder's pid: %v", err)
@@ -674,6 +686,7 @@ func TestConcurrentInstalls(t *testing.T) {
 }
 
 func TestStaleLockRecovered(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	k, _ := testKeys(t)
 	// A lock file left by a process that is gone (pid of a finished child).
@@ -682,20 +695,18 @@ func TestStaleLockRecovered(t *testing.T) {
 		t.Skip("no true(1)")
 	}
 	dead := cmd.Process.Pid
-	if err := os.MkdirAll(privateDir(e.root), 0o755); err != nil {
+	if err := os.MkdirAll(StateDir(e.root), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	h := lockHolder{PID: dead, Since: time.Now().Add(-time.Hour), Bundle: "old.tar"}
-	if err := os.WriteFile(lockPath(e.root), h.marshal(), 0o644); err != nil {
+	// The note in the format earlier versions wrote (bundle=).
+	note := fmt.Sprintf("pid=%d\ntime=%s\nbundle=old.tar\n", dead, time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano))
+	if err := os.WriteFile(lockPath(e.root), []byte(note), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	e.mustInstall(makeBundle(t, []testProject{demoProject(t, "1.0.0", "one")}, k.signer))
-	if time.Since(start) > 2*time.Second {
-		t.Errorf("install waited %v on a stale lock", time.Since(start))
-	}
+	// LockWait -1 fails at once on a held lock: a stale one must not count.
+	e.mustInstall(makeBundle(t, []testProject{demoProject(t, "1.0.0", "one")}, k.signer), func(o *InstallOptions) { o.LockWait = -1 })
 	logs := e.logs.String()
-	if !strings.Contains(logs, "stale staging lock") || !strings.Contains(logs, "kernel released") || !strings.Contains(logs, "pid "+strconv.Itoa(dead)) {
+	if !strings.Contains(logs, "stale staging lock") || !strings.Contains(logs, "kernel released") || !strings.Contains(logs, "pid "+strconv.Itoa(dead)) || !strings.Contains(logs, "old.tar") {
 		t.Errorf("log does not report the recovered stale lock:\n%s", logs)
 	}
 	if b, _ := os.ReadFile(lockPath(e.root)); len(b) != 0 {
@@ -788,6 +799,7 @@ for s in specs/*/; do
   done
 done
 cp blobs/* "build/$name/blobs/"
+chmod 0777 "build/$name"; chmod 0666 "build/$name/project.ini"
 echo "built $name"
 `
 	if err := os.WriteFile(filepath.Join(bin, "cyclecloud"), []byte(script), 0o755); err != nil {
@@ -800,6 +812,13 @@ echo "built $name"
 	}
 	if _, _, mode := statOwner(t, e.staged("demo/1.0.0/default/cluster-init/scripts/10.sh")); mode != 0o755 {
 		t.Errorf("script mode %o", mode)
+	}
+	// Whatever modes the build leaves, the policy decides.
+	if _, _, mode := statOwner(t, e.staged("demo/1.0.0/project.ini")); mode != 0o644 {
+		t.Errorf("project.ini mode %o after a build that left 0666", mode)
+	}
+	if _, _, mode := statOwner(t, e.staged("demo/1.0.0")); mode != 0o755 {
+		t.Errorf("version folder mode %o after a build that left 0777", mode)
 	}
 	if _, err := os.Lstat(e.staged("demo/1.0.0/blobs")); err == nil {
 		t.Errorf("build output's blobs/ copied into the version folder")
@@ -823,6 +842,7 @@ echo "built $name"
 // mid-placement (a blob already replaced): every failure leaves the staging
 // tree exactly as it was and no temporary folder.
 func TestInstallFailureUndoes(t *testing.T) {
+	t.Parallel()
 	k, _ := testKeys(t)
 	old := makeBundle(t, []testProject{demoProject(t, "1.0.0", "one")}, k.signer)
 	p := demoProject(t, "1.0.0", "two")
@@ -830,21 +850,19 @@ func TestInstallFailureUndoes(t *testing.T) {
 	changed := makeBundle(t, []testProject{p}, k.signer)
 	for _, point := range []string{"payload:projects/demo/1.0.0/source.tar.gz", "built:demo", "blob:demo/demo-pkg-1.0.0.tar.gz", "blob:demo/sub/extra.rpm", "blobs-synced"} {
 		t.Run(point, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t)
 			e.mustInstall(old)
 			before := snapshot(t, stagingTree(e.root))
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			testHook = func(p string) {
+			o := e.opts
+			o.Force = true
+			_, err := install(ctx, bytes.NewReader(changed), "b", o, switches{hook: func(p string) {
 				if p == point {
 					cancel()
 				}
-			}
-			defer func() { testHook = nil }()
-			o := e.opts
-			o.Force = true
-			_, err := Install(ctx, bytes.NewReader(changed), "b", o)
-			testHook = nil
+			}})
 			if !errors.Is(err, context.Canceled) {
 				t.Fatalf("err %v, want context.Canceled", err)
 			}
@@ -868,8 +886,10 @@ var syscallKill = func() { _ = syscall.Kill(os.Getpid(), syscall.SIGKILL) }
 // staged path that is a symlink (planted by whoever can write the staging
 // tree) must not make the install write or chown where it points.
 func TestInstallRefusesSymlinkedStagingFolders(t *testing.T) {
+	t.Parallel()
 	for _, link := range []string{"demo", "demo/blobs"} {
 		t.Run(link, func(t *testing.T) {
+			t.Parallel()
 			k, _ := testKeys(t)
 			e := newEnv(t)
 			elsewhere := t.TempDir()

@@ -50,20 +50,21 @@ type journalOp struct {
 }
 
 type journal struct {
-	f   *os.File
-	ops []journalOp
+	f       *os.File
+	ops     []journalOp
+	durable durability
 }
 
-func createJournal(dir string) (*journal, error) {
+func createJournal(dir string, d durability) (*journal, error) {
 	f, err := os.OpenFile(filepath.Join(dir, journalName), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	if err := syncDir(dir); err != nil {
+	if err := d.dir(dir); err != nil {
 		f.Close()
 		return nil, err
 	}
-	return &journal{f: f}, nil
+	return &journal{f: f, durable: d}, nil
 }
 
 // log appends op durably; only then may the caller make the change.
@@ -75,7 +76,7 @@ func (j *journal) log(op journalOp) error {
 	if _, err := j.f.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	if err := fsync(j.f); err != nil {
+	if err := j.durable.file(j.f); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	j.ops = append(j.ops, op)
@@ -115,7 +116,7 @@ func readJournal(path string) ([]journalOp, bool, error) {
 }
 
 // undo reverses ops, last first, and returns every problem it could not fix.
-func undo(ops []journalOp, log *slog.Logger) error {
+func undo(ops []journalOp, log *slog.Logger, d durability) error {
 	var errs []error
 	dirs := map[string]bool{}
 	for i := len(ops) - 1; i >= 0; i-- {
@@ -127,8 +128,8 @@ func undo(ops []journalOp, log *slog.Logger) error {
 		dirs[filepath.Dir(op.Path)] = true
 		log.Debug("undid", "op", op.Op, "path", op.Path)
 	}
-	for d := range dirs {
-		_ = syncDir(d)
+	for dir := range dirs {
+		_ = d.dir(dir)
 	}
 	return errors.Join(errs...)
 }
@@ -191,7 +192,7 @@ func inodeOf(p string) uint64 {
 // folder there belongs to an install that is no longer running. An
 // uncommitted journal is undone first, so the staging tree returns to what
 // it was before that install started.
-func recoverTmp(tmpRoot string, log *slog.Logger) error {
+func recoverTmp(tmpRoot string, log *slog.Logger, d durability) error {
 	entries, err := os.ReadDir(tmpRoot)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -208,7 +209,7 @@ func recoverTmp(tmpRoot string, log *slog.Logger) error {
 			return fmt.Errorf("recover %s: %w", dir, err)
 		case !committed && len(ops) > 0:
 			log.Warn("an earlier install was interrupted; undoing its partial changes to the staging tree", "tmp", dir, "changes", len(ops))
-			if err := undo(ops, log); err != nil {
+			if err := undo(ops, log, d); err != nil {
 				return fmt.Errorf("recover interrupted install %s (fix by hand, then remove that folder): %w", dir, err)
 			}
 		}
@@ -217,30 +218,5 @@ func recoverTmp(tmpRoot string, log *slog.Logger) error {
 			return fmt.Errorf("recover %s: %w", dir, err)
 		}
 	}
-	return syncDir(tmpRoot)
-}
-
-// syncDir fsyncs a folder so renames and creations in it are durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := fsync(d); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return err
-	}
-	return nil
-}
-
-// noSync, set only by tests that kill installs with SIGKILL, skips fsync:
-// fsync protects against power loss, and a killed process loses nothing
-// the kernel already has, so those tests stay fast on slow disks.
-var noSync bool
-
-func fsync(f *os.File) error {
-	if noSync {
-		return nil
-	}
-	return f.Sync()
+	return d.dir(tmpRoot)
 }

@@ -7,11 +7,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ccmirror/ccmirror/internal/flock"
 )
 
 func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func TestResolveOwner(t *testing.T) {
+	t.Parallel()
 	uid, gid := os.Getuid(), os.Getgid()
 	cases := []struct {
 		spec     string
@@ -45,6 +48,7 @@ func TestResolveOwner(t *testing.T) {
 }
 
 func TestCheckCanChown(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() == 0 {
 		if err := checkCanChown(Owner{Spec: "x", UID: 4242, GID: 4242}); err != nil {
 			t.Errorf("root may chown to anyone: %v", err)
@@ -60,6 +64,7 @@ func TestCheckCanChown(t *testing.T) {
 }
 
 func TestDiffTrees(t *testing.T) {
+	t.Parallel()
 	f := func(p, h string) treeEntry {
 		return treeEntry{Path: p, Type: typeFile, Mode: "0644", Size: 1, SHA256: h}
 	}
@@ -89,33 +94,21 @@ func TestDiffTrees(t *testing.T) {
 	}
 }
 
-func TestLockHolderRoundTrip(t *testing.T) {
-	h := lockHolder{PID: 1234, Since: time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC), Bundle: "slurm-2.5.0.tar"}
-	back := parseLockHolder(h.marshal())
-	if back.PID != h.PID || !back.Since.Equal(h.Since) || back.Bundle != h.Bundle {
-		t.Errorf("round trip %+v, want %+v", back, h)
+// TestLockNoteOfEarlierVersions: notes written before internal/flock
+// (key bundle=) still name their holder.
+func TestLockNoteOfEarlierVersions(t *testing.T) {
+	t.Parallel()
+	since := time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC)
+	back := flock.ParseHolder([]byte("pid=1234\ntime=" + since.Format(time.RFC3339Nano) + "\nbundle=slurm-2.5.0.tar\n"))
+	if back.PID != 1234 || !back.Since.Equal(since) || back.What != "slurm-2.5.0.tar" {
+		t.Errorf("old note parsed as %+v", back)
 	}
 	if s := back.String(); !strings.Contains(s, "pid 1234") || !strings.Contains(s, "slurm-2.5.0.tar") {
 		t.Errorf("holder text %q", s)
 	}
-	if s := parseLockHolder(nil).String(); !strings.Contains(s, "another process") {
+	if s := flock.ParseHolder(nil).String(); !strings.Contains(s, "another process") {
 		t.Errorf("empty holder text %q", s)
 	}
-}
-
-// FuzzParseLockHolder: the lock file may hold anything (a crash mid-write,
-// a human); parsing must never panic and the pid must stay positive.
-func FuzzParseLockHolder(f *testing.F) {
-	f.Add([]byte("pid=12\ntime=2025-01-02T03:04:05Z\nbundle=x.tar\n"))
-	f.Add([]byte("pid=-1\npid=abc\n=\n\n"))
-	f.Add([]byte("time=notatime\nbundle=\x00\n"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		h := parseLockHolder(b)
-		if h.PID < 0 {
-			t.Errorf("negative pid %d", h.PID)
-		}
-		_ = h.String()
-	})
 }
 
 // FuzzReadJournal: a torn or corrupt journal (a crash mid-append) must

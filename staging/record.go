@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ccmirror/ccmirror/internal/atomicfile"
 )
 
 // RecordSchema identifies the install record format.
@@ -49,8 +51,8 @@ type RecordProject struct {
 	Files         []PlanItem `json:"files"`
 }
 
-// writeRecord writes the install record through the temporary folder and
-// renames it into records/, journaled like every other change.
+// writeRecord writes the install record into records/ atomically
+// (internal/atomicfile), journaled like every other change.
 func (in *installer) writeRecord() error {
 	rep := in.rep
 	rec := Record{Schema: RecordSchema, Time: time.Now().UTC(), Bundle: rep.Bundle, BundleSHA256: rep.BundleSHA256,
@@ -70,29 +72,28 @@ func (in *installer) writeRecord() error {
 		return err
 	}
 	b = append(b, '\n')
-	if err := in.troot.WriteFile("record.json", b, 0o644); err != nil {
-		return err
-	}
-	if err := in.troot.Chmod("record.json", 0o644); err != nil {
-		return err
-	}
-	f, err := in.troot.Open("record.json")
-	if err != nil {
-		return err
-	}
-	err = fsync(f)
-	f.Close()
-	if err != nil {
-		return err
-	}
 	dir := RecordsDir(in.root)
 	name := fmt.Sprintf("%s-%s.json", rec.Time.Format("20060102T150405.000000000Z"), short(rep.BundleSHA256))
 	target := filepath.Join(dir, name)
-	if err := in.addFile(filepath.Join(in.tmp, "record.json"), target); err != nil {
+	// atomicfile writes beside the target, fsyncs, renames and fsyncs the
+	// folder; the journal learns the temporary file's inode first, so an
+	// undo removes exactly this record.
+	f, err := atomicfile.Create(target, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	if _, err := f.Write(b); err != nil {
+		return fmt.Errorf("write %s: %w", target, err)
+	}
+	if err := in.journal.log(journalOp{Op: opAdd, Path: target, Tmp: f.Name(), Ino: inodeOf(f.Name())}); err != nil {
+		return err
+	}
+	if err := f.Commit(); err != nil {
 		return err
 	}
 	rep.Record = target
-	return syncDir(dir)
+	return nil
 }
 
 // readRecords loads every install record under root, oldest first. Files

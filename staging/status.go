@@ -332,18 +332,3 @@ func interruptedInstalls(root string) []string {
 	}
 	return out
 }
-
-// lockHeld reports whether an install holds the staging lock now, without
-// creating anything.
-func lockHeld(root string) (lockHolder, bool) {
-	f, err := os.Open(lockPath(root))
-	if err != nil {
-		return lockHolder{}, false
-	}
-	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
-		return readHolder(lockPath(root)), true
-	}
-	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-	return lockHolder{}, false
-}

@@ -8,6 +8,7 @@ import (
 )
 
 func TestStatus(t *testing.T) {
+	t.Parallel()
 	k, _ := testKeys(t)
 	type check func(t *testing.T, e *env)
 	cases := []struct {
@@ -96,6 +97,7 @@ func blobState(name, state string) func(t *testing.T, e *env) {
 }
 
 func TestStatusWithoutRecords(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	dir := ProjectsDir(root) + "/manual/3.0.0"
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -148,8 +150,9 @@ func TestStatusWithoutRecords(t *testing.T) {
 }
 
 func TestStatusReportsRunningInstall(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
-	if err := os.MkdirAll(privateDir(root), 0o755); err != nil {
+	if err := os.MkdirAll(StateDir(root), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	l, err := acquireLock(t.Context(), lockPath(root), 0, "x.tar", discardLog())
@@ -157,7 +160,7 @@ func TestStatusReportsRunningInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, err := Status(root)
-	l.release()
+	l.Release()
 	if err != nil || !strings.Contains(st.InstallRunning, "x.tar") {
 		t.Errorf("running install not reported: %+v %v", st, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ccmirror/ccmirror/internal/text"
 	"github.com/ccmirror/ccmirror/manifest"
 )
 
@@ -107,7 +108,7 @@ func writeItem(w io.Writer, kind string, it PlanItem) {
 		line += " -> " + it.Target
 	}
 	if it.Size > 0 {
-		line += " (" + humanBytes(it.Size) + ")"
+		line += " (" + text.HumanBytes(it.Size) + ")"
 	}
 	if it.Reason != "" {
 		line += ": " + it.Reason
@@ -136,7 +137,7 @@ func (r *VerifyReport) WriteText(w io.Writer) error {
 	if r.Manifest != nil {
 		writeProjects(bw, r.Manifest.Projects, false)
 	}
-	fmt.Fprintf(bw, "verified %d payload files, %s: every hash matches\n", r.Files, humanBytes(r.Bytes))
+	fmt.Fprintf(bw, "verified %d payload files, %s: every hash matches\n", r.Files, text.HumanBytes(r.Bytes))
 	return bw.Flush()
 }
 
@@ -154,7 +155,7 @@ func (r *InspectReport) WriteText(w io.Writer) error {
 		fmt.Fprintf(bw, "signed by %s key %s, namespace %s (not checked: use verify)\n", r.Signature.KeyType, r.Signature.Fingerprint, r.Signature.Namespace)
 	}
 	writeProjects(bw, r.Projects, true)
-	fmt.Fprintf(bw, "%d payload files, %s\n", r.Files, humanBytes(r.Bytes))
+	fmt.Fprintf(bw, "%d payload files, %s\n", r.Files, text.HumanBytes(r.Bytes))
 	return bw.Flush()
 }
 
@@ -165,8 +166,8 @@ func writeProjects(w io.Writer, ps []manifest.Project, blobs bool) {
 			total += b.Size
 		}
 		fmt.Fprintf(w, "%s %s: %s tag %s commit %s\n", p.Name, p.Version, p.Repository, p.Tag, p.Commit)
-		fmt.Fprintf(w, "  source %s (%s)\n", p.Source.Path, humanBytes(p.Source.Size))
-		fmt.Fprintf(w, "  %d blobs, %s\n", len(p.Blobs), humanBytes(total))
+		fmt.Fprintf(w, "  source %s (%s)\n", p.Source.Path, text.HumanBytes(p.Source.Size))
+		fmt.Fprintf(w, "  %d blobs, %s\n", len(p.Blobs), text.HumanBytes(total))
 		if !blobs {
 			continue
 		}
@@ -175,7 +176,7 @@ func writeProjects(w io.Writer, ps []manifest.Project, blobs bool) {
 			if b.Release != "" {
 				origin += " " + b.Release
 			}
-			fmt.Fprintf(w, "    %s (%s) %s\n", b.Name, humanBytes(b.Size), strings.TrimSpace(origin))
+			fmt.Fprintf(w, "    %s (%s) %s\n", b.Name, text.HumanBytes(b.Size), strings.TrimSpace(origin))
 		}
 		for _, b := range p.Required {
 			fmt.Fprintf(w, "    %s: required on the server, sha256 %s\n", b.Name, short(b.SHA256))

@@ -75,7 +75,7 @@ func unpackSource(ctx context.Context, src io.Reader, dst *os.Root, dir, label s
 			if err := dst.MkdirAll(name, 0o755); err != nil {
 				return fmt.Errorf("%s: %s: %w", label, rel, err)
 			}
-			dirModes[name] = fs.FileMode(hdr.Mode&0o777) | 0o700
+			dirModes[name] = dirMode
 		case tar.TypeReg, tar.TypeRegA:
 			if isSparse(hdr) {
 				// Holes expand to zeros without bound; GitHub archives
@@ -89,7 +89,7 @@ func unpackSource(ctx context.Context, src io.Reader, dst *os.Root, dir, label s
 			if hdr.Mode&^0o777&0o7777 != 0 {
 				warn(fmt.Sprintf("%s: %s: dropped setuid/setgid/sticky bits", label, rel))
 			}
-			if err := writeEntry(ctx, dst, name, tr, fs.FileMode(hdr.Mode&0o777)); err != nil {
+			if err := writeEntry(ctx, dst, name, tr, fileModeFor(fs.FileMode(hdr.Mode))); err != nil {
 				if errors.Is(err, fs.ErrExist) {
 					return fmt.Errorf("%s: %s: duplicate entry: %w", label, rel, manifest.ErrVerify)
 				}

@@ -55,6 +55,7 @@ func reg(name string, mode int64) *tar.Header {
 }
 
 func TestUnpackSource(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name     string
 		archive  []*tar.Header
@@ -63,13 +64,18 @@ func TestUnpackSource(t *testing.T) {
 		warnings []string
 	}{
 		{
-			name: "strips the top folder and keeps modes",
+			// Modes are policy: 0755 if executable, else 0644, whatever
+			// the header says (0600, 0664, 0777, 0711 here).
+			name: "strips the top folder and applies the mode policy",
 			archive: []*tar.Header{
 				{Name: "pax_global_header", Typeflag: tar.TypeXGlobalHeader, PAXRecords: map[string]string{"comment": "abc"}},
 				{Name: "repo-1.0/", Typeflag: tar.TypeDir, Mode: 0o775},
 				reg("repo-1.0/a.sh", 0o755), reg("repo-1.0/b/c.txt", 0o644), reg("./repo-1.0/d.txt", 0o600),
+				reg("repo-1.0/e.txt", 0o664), reg("repo-1.0/f.sh", 0o777), reg("repo-1.0/g", 0o711),
+				{Name: "repo-1.0/w/", Typeflag: tar.TypeDir, Mode: 0o777},
 			},
-			want: map[string]string{"a.sh": "file 0755", "b/c.txt": "file 0644", "d.txt": "file 0600", "b": "dir 0755"},
+			want: map[string]string{"a.sh": "file 0755", "b/c.txt": "file 0644", "d.txt": "file 0644", "b": "dir 0755",
+				"e.txt": "file 0644", "f.sh": "file 0755", "g": "file 0755", "w": "dir 0755"},
 		},
 		{
 			name:    "setuid dropped with a warning",
@@ -285,6 +291,7 @@ func FuzzUnpackSource(f *testing.F) {
 // TestSanitizeOutputChains: a built version folder keeps no symlink whose
 // real resolution (through other symlinks) leaves the folder.
 func TestSanitizeOutputChains(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	root, err := os.OpenRoot(dir)
 	if err != nil {

@@ -31,26 +31,29 @@ type VerifyOptions struct {
 // insecureWarning is logged, loudly, whenever a signature is not checked.
 const insecureWarning = "SIGNATURE NOT CHECKED (--insecure-skip-signature): anyone could have made or changed this bundle; use this only in a lab"
 
-// checkSignature verifies the signature over SHA256SUMS before any payload
-// is trusted. It fails closed (ErrVerify) on unsigned or badly signed
+// checkSignature verifies the signature over the raw bytes of SHA256SUMS,
+// before they or manifest.json are parsed (manifest.NewCheckedReader). The
+// lines allowed_signers skipped are passed to warn. It fails closed (ErrVerify) on unsigned or badly signed
 // bundles unless o.InsecureSkipSignature.
-func checkSignature(rd *manifest.Reader, o VerifyOptions, log *slog.Logger) (*SignerInfo, error) {
+func checkSignature(sums, sig []byte, o VerifyOptions, log *slog.Logger, warn func(string)) (*SignerInfo, error) {
 	if o.InsecureSkipSignature {
 		log.Warn(insecureWarning)
 		return nil, nil
 	}
-	sig := rd.Signature()
 	if sig == nil {
 		return nil, fmt.Errorf("bundle is unsigned (no %s); sign it with fetch --sign-key, or use --insecure-skip-signature in a lab: %w", manifest.SignatureName, manifest.ErrVerify)
 	}
 	if o.Allowed == nil {
 		return nil, fmt.Errorf("no allowed_signers file to check the signature against (pass --allowed-signers FILE or set CCMIRROR_ALLOWED_SIGNERS): %w", manifest.ErrVerify)
 	}
+	for _, w := range o.Allowed.Warnings() {
+		warn("allowed_signers " + w)
+	}
 	now := time.Now
 	if o.Now != nil {
 		now = o.Now
 	}
-	id, err := o.Allowed.Verify(rd.Sums(), sig, manifest.Namespace, now())
+	id, err := o.Allowed.Verify(sums, sig, manifest.Namespace, now())
 	if err != nil {
 		if !errors.Is(err, manifest.ErrVerify) {
 			err = fmt.Errorf("%w: %w", manifest.ErrVerify, err)
@@ -71,11 +74,11 @@ func Verify(ctx context.Context, r io.Reader, o VerifyOptions) (*VerifyReport, e
 func verifyLogged(ctx context.Context, r io.Reader, o VerifyOptions, log *slog.Logger) (*VerifyReport, error) {
 	body := newAsyncHash(ctxio.NewReader(ctx, r))
 	defer body.stop()
-	rd, err := manifest.NewReader(body)
-	if err != nil {
-		return nil, err
-	}
-	signer, err := checkSignature(rd, o, log)
+	var signer *SignerInfo
+	rd, err := manifest.NewCheckedReader(body, func(sums, sig []byte) (err error) {
+		signer, err = checkSignature(sums, sig, o, log, func(w string) { log.Warn(w) })
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 )
 
 func TestVerifyGoodBundle(t *testing.T) {
+	t.Parallel()
 	k, _ := testKeys(t)
 	p := demoProject(t, "1.0.0", "one")
 	bundle := makeBundle(t, []testProject{p}, k.signer)
@@ -58,6 +59,7 @@ func TestVerifyGoodBundle(t *testing.T) {
 }
 
 func TestVerifyUnsigned(t *testing.T) {
+	t.Parallel()
 	bundle := makeBundle(t, []testProject{demoProject(t, "1.0.0", "one")}, nil)
 	_, err := Verify(context.Background(), bytes.NewReader(bundle), VerifyOptions{Allowed: trustedAllowed(t)})
 	if !errors.Is(err, manifest.ErrVerify) || !strings.Contains(err.Error(), "unsigned") {
@@ -89,6 +91,7 @@ func (h *headOnly) Read(p []byte) (int, error) {
 }
 
 func TestInspectReadsOnlyTheHead(t *testing.T) {
+	t.Parallel()
 	k, _ := testKeys(t)
 	p := demoProject(t, "1.0.0", "one")
 	bundle := makeBundle(t, []testProject{p}, k.signer)
@@ -126,5 +129,18 @@ func TestInspectReadsOnlyTheHead(t *testing.T) {
 	}
 	if _, err := Inspect(bytes.NewReader([]byte("not a bundle at all"))); !errors.Is(err, manifest.ErrVerify) {
 		t.Errorf("garbage: %v, want ErrVerify", err)
+	}
+}
+
+// TestInstallWarnsAboutSkippedSignerLines: a cert-authority line in
+// allowed_signers is skipped, and the install says so.
+func TestInstallWarnsAboutSkippedSignerLines(t *testing.T) {
+	t.Parallel()
+	k, _ := testKeys(t)
+	e := newEnv(t)
+	e.opts.Verify.Allowed = allowed(t, "ca@example.com cert-authority "+k.pubLine+"\nadmin@example.com "+k.pubLine+"\n")
+	rep := e.mustInstall(makeBundle(t, []testProject{demoProject(t, "1.0.0", "one")}, k.signer))
+	if w := strings.Join(rep.Warnings, "\n"); !strings.Contains(w, "allowed_signers allowed_signers:1: skipped: cert-authority") {
+		t.Errorf("warnings %q do not name the skipped line", rep.Warnings)
 	}
 }

@@ -1,26 +1,25 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
+	"github.com/ccmirror/ccmirror/internal/text"
 	"github.com/ccmirror/ccmirror/manifest"
-	"github.com/ccmirror/ccmirror/manifest/split"
-	"github.com/ccmirror/ccmirror/manifest/trust"
 	"github.com/ccmirror/ccmirror/mirror"
+	"github.com/ccmirror/ccmirror/transport/split"
 )
 
 // fetchOptions is everything `ccmirror fetch` takes.
 type fetchOptions struct {
 	Refs           []string
 	Output         string
-	SignKey        string
-	Unsigned       bool
+	Sign           signFlags
 	GitHubURL      string
 	Token          string
 	Cache          string
@@ -34,6 +33,8 @@ type fetchOptions struct {
 }
 
 func fetchCommand(e *env) *cli.Command {
+	o := &fetchOptions{}
+	var blobDirs cli.StringSlice
 	return &cli.Command{
 		Name:      "fetch",
 		Usage:     "resolve project releases on GitHub into one signed bundle",
@@ -41,44 +42,30 @@ func fetchCommand(e *env) *cli.Command {
 		Description: "REF is NAME[@VERSION] (slurm, pbspro, gridengine, lsf, symphony, hpcpack, healthagent, monitoring),\n" +
 			"OWNER/REPO[@VERSION], or a release URL https://github.com/OWNER/REPO/releases/VERSION.\n" +
 			"VERSION is a tag or 'latest' (the default).",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "bundle `FILE` to write (default NAME-VERSION.tar)"},
-			&cli.StringFlag{Name: "sign-key", EnvVars: []string{"CCMIRROR_SIGN_KEY"}, Usage: "OpenSSH private key `FILE` to sign with, or agent: / agent:SHA256:… for ssh-agent"},
-			&cli.BoolFlag{Name: "unsigned", Usage: "write an unsigned bundle (install refuses it unless told to skip signatures)"},
-			&cli.StringFlag{Name: "github-url", EnvVars: []string{"CCMIRROR_GITHUB_URL"}, Usage: "GitHub API base `URL` (GitHub Enterprise: https://HOST/api/v3/)"},
-			&cli.StringFlag{Name: "token", EnvVars: []string{"GITHUB_TOKEN"}, Usage: "GitHub `TOKEN` (raises the API rate limit)"},
-			&cli.StringFlag{Name: "cache", Usage: "download cache `DIR` (default: the user cache dir)"},
-			&cli.IntFlag{Name: "concurrency", Value: 4, Usage: "`N` parallel downloads"},
-			&cli.StringSliceFlag{Name: "blob-dir", Usage: "extra `DIR` to look for blobs in (repeatable)"},
-			&cli.StringFlag{Name: "request", Usage: "fetch what a request `FILE` from 'ccmirror plan' asks for"},
-			&cli.StringFlag{Name: "allowed-signers", EnvVars: []string{"CCMIRROR_ALLOWED_SIGNERS"}, Usage: "with --request: require the request to be signed by a key in this allowed_signers `FILE`"},
-			&cli.StringFlag{Name: "split-size", Usage: "cut the bundle into parts of `SIZE` (e.g. 4095M for FAT32) plus a signed part list"},
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only warnings and errors"},
-			&cli.BoolFlag{Name: "json", Usage: "print a JSON summary on stdout"},
-		},
+		Flags: append(append([]cli.Flag{
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Destination: &o.Output, Usage: "bundle `FILE` to write (default NAME-VERSION.tar)"}},
+			o.Sign.flags("OpenSSH private key `FILE` to sign with, or agent: / agent:SHA256:… for ssh-agent",
+				"write an unsigned bundle (install refuses it unless told to skip signatures)")...),
+			&cli.StringFlag{Name: "github-url", EnvVars: []string{"CCMIRROR_GITHUB_URL"}, Destination: &o.GitHubURL, Usage: "GitHub API base `URL` (GitHub Enterprise: https://HOST/api/v3/)"},
+			&cli.StringFlag{Name: "token", EnvVars: []string{"GITHUB_TOKEN"}, Destination: &o.Token, Usage: "GitHub `TOKEN` (raises the API rate limit)"},
+			&cli.StringFlag{Name: "cache", Destination: &o.Cache, Usage: "download cache `DIR` (default: the user cache dir)"},
+			&cli.IntFlag{Name: "concurrency", Value: 4, Destination: &o.Concurrency, Usage: "`N` parallel downloads"},
+			&cli.StringSliceFlag{Name: "blob-dir", Destination: &blobDirs, Usage: "extra `DIR` to look for blobs in (repeatable)"},
+			&cli.StringFlag{Name: "request", Destination: &o.Request, Usage: "fetch what a request `FILE` from 'ccmirror plan' asks for"},
+			&cli.StringFlag{Name: "allowed-signers", EnvVars: []string{"CCMIRROR_ALLOWED_SIGNERS"}, Destination: &o.AllowedSigners, Usage: "with --request: require the request to be signed by a key in this allowed_signers `FILE`"},
+			&cli.StringFlag{Name: "split-size", Destination: &o.SplitSize, Usage: "cut the bundle into parts of `SIZE` (e.g. 4095M for FAT32) plus a signed part list"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Destination: &o.Quiet, Usage: "print only warnings and errors"},
+			&cli.BoolFlag{Name: "json", Destination: &o.JSON, Usage: "print a JSON summary on stdout"},
+		),
 		Action: func(c *cli.Context) error {
-			o := &fetchOptions{
-				SplitSize:      c.String("split-size"),
-				Refs:           c.Args().Slice(),
-				Output:         c.String("output"),
-				SignKey:        c.String("sign-key"),
-				Unsigned:       c.Bool("unsigned"),
-				GitHubURL:      c.String("github-url"),
-				Token:          c.String("token"),
-				Cache:          c.String("cache"),
-				Concurrency:    c.Int("concurrency"),
-				BlobDirs:       c.StringSlice("blob-dir"),
-				Request:        c.String("request"),
-				AllowedSigners: c.String("allowed-signers"),
-				Quiet:          c.Bool("quiet"),
-				JSON:           c.Bool("json"),
-			}
-			return runFetch(c, e, o)
+			o.Refs = c.Args().Slice()
+			o.BlobDirs = blobDirs.Value()
+			return runFetch(c.Context, e, o)
 		},
 	}
 }
 
-func runFetch(c *cli.Context, e *env, o *fetchOptions) error {
+func runFetch(ctx context.Context, e *env, o *fetchOptions) error {
 	if len(o.Refs) == 0 && o.Request == "" {
 		return usagef("fetch: name at least one REF (e.g. slurm@2.5.0) or --request FILE")
 	}
@@ -111,11 +98,11 @@ func runFetch(c *cli.Context, e *env, o *fetchOptions) error {
 		}
 		partSize = n
 	}
-	signer, err := loadSigner(o.SignKey, o.Unsigned, "fetch")
+	signer, err := o.Sign.load("fetch")
 	if err != nil {
 		return err
 	}
-	log := e.logger(c, o.Quiet || o.JSON)
+	log := e.logger(o.Quiet || o.JSON)
 	opts := mirror.Options{
 		GitHubURL:   o.GitHubURL,
 		Token:       o.Token,
@@ -153,13 +140,13 @@ func runFetch(c *cli.Context, e *env, o *fetchOptions) error {
 	if err != nil {
 		return err
 	}
-	res, err := f.Fetch(c.Context, refs, o.Output)
+	res, err := f.Fetch(ctx, refs, o.Output)
 	if err != nil {
 		return err
 	}
 	var parts *split.List
 	if partSize > 0 {
-		if parts, err = splitBundle(c, res.Path, partSize, signer); err != nil {
+		if parts, err = splitBundle(ctx, res.Path, partSize, signer); err != nil {
 			return err
 		}
 	}
@@ -171,15 +158,15 @@ func runFetch(c *cli.Context, e *env, o *fetchOptions) error {
 	}
 	printFetchResult(e, res, signer != nil)
 	if parts != nil {
-		fmt.Fprintf(e.stdout, "split into %d parts of at most %s: %s.001 … and %s\n", parts.Count, humanBytes(partSize), res.Path, split.ListName(res.Path))
+		fmt.Fprintf(e.stdout, "split into %d parts of at most %s: %s.001 … and %s\n", parts.Count, text.HumanBytes(partSize), res.Path, split.ListName(res.Path))
 	}
 	return nil
 }
 
 // splitBundle cuts a freshly written bundle into parts and removes the
 // whole file, which the parts now stand for.
-func splitBundle(c *cli.Context, path string, partSize int64, signer manifest.Signer) (*split.List, error) {
-	l, err := split.Split(c.Context, path, "", partSize, signer)
+func splitBundle(ctx context.Context, path string, partSize int64, signer manifest.Signer) (*split.List, error) {
+	l, err := split.Split(ctx, path, "", partSize, signer)
 	if err != nil {
 		return nil, fmt.Errorf("split %s: %w", path, err)
 	}
@@ -196,42 +183,13 @@ func printFetchResult(e *env, res *mirror.Result, signed bool) {
 			n += b.Size
 		}
 		fmt.Fprintf(e.stdout, "%s %s (%s@%s, commit %.12s): source + %d blobs, %s\n",
-			p.Name, p.Version, p.Repository, p.Tag, p.Commit, len(p.Blobs), humanBytes(p.Source.Size+n))
+			p.Name, p.Version, p.Repository, p.Tag, p.Commit, len(p.Blobs), text.HumanBytes(p.Source.Size+n))
 	}
 	state := "signed"
 	if !signed {
 		state = "UNSIGNED"
 	}
-	fmt.Fprintf(e.stdout, "wrote %s (%s; %s downloaded, %d from cache)\n", res.Path, state, humanBytes(res.Downloaded), res.CacheHits)
-}
-
-// loadSigner opens the signing key named by --sign-key, or returns nil for
-// --unsigned. Neither is a usage error: a bundle is signed unless asked not to.
-func loadSigner(path string, unsigned bool, verb string) (manifest.Signer, error) {
-	if unsigned {
-		return nil, nil
-	}
-	if path == "" {
-		return nil, usagef("%s: --sign-key FILE (or CCMIRROR_SIGN_KEY) is required; pass --unsigned to write an unsigned bundle", verb)
-	}
-	s, err := trust.LoadSigner(path, promptPassphrase)
-	if err != nil {
-		return nil, fmt.Errorf("%s: sign key: %w", verb, err)
-	}
-	return s, nil
-}
-
-// promptPassphrase asks for a key passphrase on the controlling terminal.
-func promptPassphrase(keyPath string) ([]byte, error) {
-	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
-	if err != nil {
-		return nil, fmt.Errorf("%s is encrypted and there is no terminal to ask for its passphrase; set CCMIRROR_KEY_PASSPHRASE", keyPath)
-	}
-	defer tty.Close()
-	fmt.Fprintf(tty, "Passphrase for %s: ", keyPath)
-	p, err := term.ReadPassword(int(tty.Fd()))
-	fmt.Fprintln(tty)
-	return p, err
+	fmt.Fprintf(e.stdout, "wrote %s (%s; %s downloaded, %d from cache)\n", res.Path, state, text.HumanBytes(res.Downloaded), res.CacheHits)
 }
 
 func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {
@@ -241,17 +199,4 @@ func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {
 	}
 	_, err = w.Write(append(b, '\n'))
 	return err
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 
@@ -11,14 +12,14 @@ import (
 
 // installOptions is everything `ccmirror install` takes.
 type installOptions struct {
-	Bundle         string
-	AllowedSigners string
-	Insecure       bool
-	JSON           bool
+	Args  []string
+	Trust trustFlags
+	JSON  bool
 	staging.InstallOptions
 }
 
 func installCommand(e *env) *cli.Command {
+	o := &installOptions{}
 	return &cli.Command{
 		Name:      "install",
 		Usage:     "verify a bundle and stage it for CycleCloud, atomically",
@@ -26,65 +27,44 @@ func installCommand(e *env) *cli.Command {
 		Description: "Stages ROOT/work/staging/projects/NAME/VERSION and NAME/blobs: blobs first, the version folder last,\n" +
 			"owned by --owner. Nothing is written when any check fails. BUNDLE may be a file, a split bundle's\n" +
 			"first part or part list, or an Azure blob URL.",
-		Flags: []cli.Flag{
-			allowedSignersFlag(),
-			rootFlag(),
-			&cli.StringFlag{Name: "owner", Value: staging.DefaultOwner, Usage: "`USER:GROUP` (names or numeric ids) of everything installed"},
-			&cli.StringFlag{Name: "builder", Value: "auto", Usage: "`BUILDER`: auto (cyclecloud when on PATH, else native), cyclecloud or native"},
-			&cli.BoolFlag{Name: "dry-run", Usage: "print the exact plan and change nothing"},
-			&cli.BoolFlag{Name: "force", Usage: "replace staged content that differs from the bundle"},
-			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON on stdout"},
-			&cli.BoolFlag{Name: "insecure-skip-signature", Usage: "DANGEROUS, labs only: accept unsigned or untrusted bundles (hashes are still checked)"},
-			&cli.DurationFlag{Name: "lock-wait", Value: staging.DefaultLockWait, Usage: "`DURATION` to wait for another ccmirror holding the staging lock (e.g. 30s, 5m)"},
-		},
+		Flags: append(o.Trust.flags("DANGEROUS, labs only: accept unsigned or untrusted bundles (hashes are still checked)"),
+			rootFlag(&o.Root),
+			&cli.StringFlag{Name: "owner", Value: staging.DefaultOwner, Destination: &o.Owner, Usage: "`USER:GROUP` (names or numeric ids) of everything installed"},
+			&cli.StringFlag{Name: "builder", Value: "auto", Destination: &o.Builder, Usage: "`BUILDER`: auto (cyclecloud when on PATH, else native), cyclecloud or native"},
+			&cli.BoolFlag{Name: "dry-run", Destination: &o.DryRun, Usage: "print the exact plan and change nothing"},
+			&cli.BoolFlag{Name: "force", Destination: &o.Force, Usage: "replace staged content that differs from the bundle"},
+			&cli.BoolFlag{Name: "json", Destination: &o.JSON, Usage: "print the report as JSON on stdout"},
+			&cli.DurationFlag{Name: "lock-wait", Value: staging.DefaultLockWait, Destination: &o.LockWait, Usage: "`DURATION` to wait for another ccmirror holding the staging lock (e.g. 30s, 5m)"},
+		),
 		Action: func(c *cli.Context) error {
-			arg, err := oneArg(c, "BUNDLE")
-			if err != nil {
-				return err
-			}
-			o := &installOptions{
-				Bundle:         arg,
-				AllowedSigners: c.String("allowed-signers"),
-				Insecure:       c.Bool("insecure-skip-signature"),
-				JSON:           c.Bool("json"),
-				InstallOptions: staging.InstallOptions{
-					Root:     c.String("root"),
-					Owner:    c.String("owner"),
-					Builder:  c.String("builder"),
-					DryRun:   c.Bool("dry-run"),
-					Force:    c.Bool("force"),
-					LockWait: c.Duration("lock-wait"),
-					Log:      e.logger(c, c.Bool("json")),
-				},
-			}
-			return runInstall(c, e, o)
+			o.Args = c.Args().Slice()
+			return runInstall(c.Context, e, o)
 		},
 	}
 }
 
-func runInstall(c *cli.Context, e *env, o *installOptions) error {
-	switch o.Builder {
-	case "auto", "cyclecloud", "native":
-	default:
-		return usagef("install: --builder must be auto, cyclecloud or native, not %q", o.Builder)
-	}
-	if o.AllowedSigners == "" && !o.Insecure {
-		return usagef("install: --allowed-signers FILE (or CCMIRROR_ALLOWED_SIGNERS) is required")
-	}
-	if o.Insecure {
-		fmt.Fprintln(e.stderr, "WARNING: --insecure-skip-signature: the bundle's signature is NOT checked; anyone could have made it")
-	}
-	vo, err := trustOptions(o.AllowedSigners, o.Insecure)
+func runInstall(ctx context.Context, e *env, o *installOptions) error {
+	arg, err := oneArg("install", "BUNDLE", o.Args)
 	if err != nil {
 		return err
 	}
-	o.Verify = vo
-	r, err := openBundle(c.Context, o.Bundle, vo)
-	if err != nil {
-		return fmt.Errorf("install %s: %w", o.Bundle, err)
+	switch o.Builder {
+	case "", staging.BuilderAuto, staging.BuilderCycleCloud, staging.BuilderNative: // "": auto
+	default:
+		return usagef("install: --builder must be auto, cyclecloud or native, not %q", o.Builder)
 	}
-	rep, err := staging.Install(c.Context, r, filepath.Base(o.Bundle), o.InstallOptions)
-	err = finishBundle(o.Bundle, r, err)
+	if o.Verify, err = o.Trust.load("install", e); err != nil {
+		return err
+	}
+	if o.Log == nil {
+		o.Log = e.logger(o.JSON)
+	}
+	b, err := openBundle(ctx, e, arg, o.Verify, o.JSON)
+	if err != nil {
+		return fmt.Errorf("install %s: %w", arg, err)
+	}
+	rep, err := staging.Install(ctx, b, filepath.Base(arg), o.InstallOptions)
+	err = b.Finish(err)
 	if o.JSON && rep != nil {
 		if jerr := staging.WriteJSON(e.stdout, rep); err == nil {
 			err = jerr
@@ -93,7 +73,7 @@ func runInstall(c *cli.Context, e *env, o *installOptions) error {
 		rep.WriteText(e.stdout)
 	}
 	if err != nil {
-		return fmt.Errorf("install %s: %w", o.Bundle, err)
+		return fmt.Errorf("install %s: %w", arg, err)
 	}
 	return nil
 }

@@ -16,10 +16,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/ccmirror/ccmirror/manifest"
+	"github.com/ccmirror/ccmirror/internal/errclass"
+	"github.com/ccmirror/ccmirror/internal/text"
 	"github.com/ccmirror/ccmirror/mirror"
-	"github.com/ccmirror/ccmirror/mirror/blobstore"
-	"github.com/ccmirror/ccmirror/staging"
 )
 
 // Exit codes, as documented in SPEC.md.
@@ -45,6 +44,25 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// verbose is the global --verbose flag.
+	verbose bool
+}
+
+// verbs lists every command in the order --help shows them. A new verb is
+// one line here and one file with its constructor.
+var verbs = []func(*env) *cli.Command{
+	fetchCommand,
+	verifyCommand,
+	inspectCommand,
+	installCommand,
+	statusCommand,
+	scanCommand,
+	planCommand,
+	pushCommand,
+	pullCommand,
+	syncCommand,
+	splitCommand,
+	joinCommand,
 }
 
 // run executes the CLI with args and returns the process exit code.
@@ -63,25 +81,25 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return exitCode(ctx, err)
 }
 
-// usageError marks a command line the user must fix (exit 2).
+// usageError marks a command line the user must fix: it matches
+// errclass.ErrUsage (exit 2) and its message is exactly what was given.
 type usageError struct{ msg string }
 
 func (u usageError) Error() string { return u.msg }
+func (u usageError) Unwrap() error { return errclass.ErrUsage }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
+// exitCode maps an error to the documented exit code by its class.
 func exitCode(ctx context.Context, err error) int {
-	var u usageError
 	switch {
-	case errors.As(err, &u):
+	case errors.Is(err, errclass.ErrUsage):
 		return exitUsage
-	case errors.Is(err, blobstore.ErrBadURL):
-		return exitUsage
-	case errors.Is(err, manifest.ErrVerify):
+	case errors.Is(err, errclass.ErrVerify):
 		return exitVerify
-	case errors.Is(err, staging.ErrConflict):
+	case errors.Is(err, errclass.ErrConflict):
 		return exitConflict
-	case errors.Is(err, mirror.ErrUpstream):
+	case errors.Is(err, errclass.ErrUpstream):
 		return exitUpstream
 	case ctx.Err() != nil:
 		return exitFailure
@@ -90,10 +108,7 @@ func exitCode(ctx context.Context, err error) int {
 }
 
 // oneLine folds an error message onto a single line.
-func oneLine(s string) string {
-	s = strings.TrimSpace(s)
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
-}
+func oneLine(s string) string { return text.OneLine(s) }
 
 func newApp(e *env) *cli.App {
 	onUsage := func(c *cli.Context, err error, _ bool) error { return usageError{err.Error()} }
@@ -112,22 +127,11 @@ func newApp(e *env) *cli.App {
 		OnUsageError:         onUsage,
 		ExitErrHandler:       func(*cli.Context, error) {},
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "verbose", Usage: "log each step to stderr (default: warnings only)"},
+			&cli.BoolFlag{Name: "verbose", Usage: "log each step to stderr (default: warnings only)", Destination: &e.verbose},
 		},
-		Commands: []*cli.Command{
-			fetchCommand(e),
-			verifyCommand(e),
-			inspectCommand(e),
-			installCommand(e),
-			statusCommand(e),
-			scanCommand(e),
-			planCommand(e),
-			pushCommand(e),
-			pullCommand(e),
-			syncCommand(e),
-			splitCommand(e),
-			joinCommand(e),
-		},
+	}
+	for _, v := range verbs {
+		app.Commands = append(app.Commands, v(e))
 	}
 	var examples []string
 	for _, c := range app.Commands {
@@ -142,21 +146,21 @@ func newApp(e *env) *cli.App {
 
 // logger returns the slog logger commands use: text lines on stderr, never
 // animated. By default only warnings, so a failure is one line; --verbose
-// adds what happens step by step.
-func (e *env) logger(c *cli.Context, quiet bool) *slog.Logger {
+// adds what happens step by step, unless quiet.
+func (e *env) logger(quiet bool) *slog.Logger {
 	level := slog.LevelWarn
-	if c.Bool("verbose") && !quiet {
+	if e.verbose && !quiet {
 		level = slog.LevelDebug
 	}
 	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 }
 
-// oneArg returns the single positional argument of c, or a usage error.
-func oneArg(c *cli.Context, what string) (string, error) {
-	if c.NArg() != 1 {
-		return "", usagef("%s: want exactly one %s argument, got %d (see 'ccmirror %s --help')", c.Command.Name, what, c.NArg(), c.Command.Name)
+// oneArg returns the single positional argument of a verb, or a usage error.
+func oneArg(verb, what string, args []string) (string, error) {
+	if len(args) != 1 {
+		return "", usagef("%s: want exactly one %s argument, got %d (see 'ccmirror %s --help')", verb, what, len(args), verb)
 	}
-	return c.Args().First(), nil
+	return args[0], nil
 }
 
 // intersperse moves a command's flags before its positional arguments, so

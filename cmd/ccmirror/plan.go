@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ccmirror/ccmirror/internal/text"
 	"github.com/ccmirror/ccmirror/manifest/request"
 	"github.com/ccmirror/ccmirror/manifest/trust"
 	"github.com/ccmirror/ccmirror/staging/plan"
@@ -13,6 +15,18 @@ import (
 
 // planSummary is what `plan --json` prints: where the request went and the
 // plan's report.
+// planOptions is everything `ccmirror plan` takes.
+type planOptions struct {
+	Args        []string
+	Output      string
+	Root        string
+	CycleServer string
+	AllVersions bool
+	SignKey     string
+	JSON        bool
+	Quiet       bool
+}
+
 type planSummary struct {
 	Request   string `json:"request"`
 	Signature string `json:"signature,omitempty"`
@@ -20,6 +34,7 @@ type planSummary struct {
 }
 
 func planCommand(e *env) *cli.Command {
+	o := &planOptions{}
 	return &cli.Command{
 		Name:      "plan",
 		Usage:     "write a request file listing the project versions this CycleCloud server lacks",
@@ -37,23 +52,26 @@ func planCommand(e *env) *cli.Command {
 			"`fetch --request FILE --allowed-signers ALLOWED`. Nothing missing: the request's wanted list is\n" +
 			"empty and plan says \"nothing to fetch\" (exit 0).",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "request `FILE` to write (required)"},
-			rootFlag(),
-			&cli.StringFlag{Name: "cycle-server", Usage: "the cycle_server command `PATH` (default ROOT/cycle_server)"},
-			&cli.BoolFlag{Name: "all-versions", Usage: "request every project version CycleCloud knows, not only the highest of each project"},
-			&cli.StringFlag{Name: "sign-key", EnvVars: []string{"CCMIRROR_SIGN_KEY"}, Usage: "sign the request with this OpenSSH private key `FILE` (or agent: / agent:SHA256:…)"},
-			&cli.BoolFlag{Name: "json", Usage: "print a JSON summary on stdout"},
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only warnings and errors"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Destination: &o.Output, Usage: "request `FILE` to write (required)"},
+			rootFlag(&o.Root),
+			&cli.StringFlag{Name: "cycle-server", Destination: &o.CycleServer, Usage: "the cycle_server command `PATH` (default ROOT/cycle_server)"},
+			&cli.BoolFlag{Name: "all-versions", Destination: &o.AllVersions, Usage: "request every project version CycleCloud knows, not only the highest of each project"},
+			signKeyFlag(&o.SignKey, "sign the request with this OpenSSH private key `FILE` (or agent: / agent:SHA256:…)"),
+			&cli.BoolFlag{Name: "json", Destination: &o.JSON, Usage: "print a JSON summary on stdout"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Destination: &o.Quiet, Usage: "print only warnings and errors"},
 		},
-		Action: func(c *cli.Context) error { return runPlan(c, e) },
+		Action: func(c *cli.Context) error {
+			o.Args = c.Args().Slice()
+			return runPlan(c.Context, e, o)
+		},
 	}
 }
 
-func runPlan(c *cli.Context, e *env) error {
-	if c.NArg() != 0 {
-		return usagef("plan: takes no arguments, got %q (see 'ccmirror plan --help')", c.Args().First())
+func runPlan(ctx context.Context, e *env, o *planOptions) error {
+	if len(o.Args) != 0 {
+		return usagef("plan: takes no arguments, got %q (see 'ccmirror plan --help')", o.Args[0])
 	}
-	out := c.String("output")
+	out := o.Output
 	if out == "" {
 		return usagef("plan: -o FILE is required: where to write the request (e.g. -o request.json)")
 	}
@@ -61,17 +79,17 @@ func runPlan(c *cli.Context, e *env) error {
 		return err
 	}
 	var sign func(msg []byte) ([]byte, error)
-	if key := c.String("sign-key"); key != "" {
+	if key := o.SignKey; key != "" {
 		s, err := trust.LoadSigner(key, promptPassphrase)
 		if err != nil {
 			return fmt.Errorf("plan: sign key: %w", err)
 		}
 		sign = func(msg []byte) ([]byte, error) { return s.SignNamespace(msg, request.Namespace) }
 	}
-	req, rep, err := plan.Make(c.Context, plan.Options{
-		Root:        c.String("root"),
-		CyclePath:   c.String("cycle-server"),
-		AllVersions: c.Bool("all-versions"),
+	req, rep, err := plan.Make(ctx, plan.Options{
+		Root:        o.Root,
+		CyclePath:   o.CycleServer,
+		AllVersions: o.AllVersions,
 	})
 	if err != nil {
 		return err
@@ -83,10 +101,10 @@ func runPlan(c *cli.Context, e *env) error {
 	if sign != nil {
 		sum.Signature = request.SigPath(out)
 	}
-	if c.Bool("json") {
+	if o.JSON {
 		return writeJSON(e.stdout, sum)
 	}
-	printPlan(e, &sum, c.Bool("quiet"))
+	printPlan(e, &sum, o.Quiet)
 	return nil
 }
 
@@ -126,7 +144,7 @@ func printPlan(e *env, s *planSummary, quiet bool) {
 	if s.Signature != "" {
 		state = "signed, " + s.Signature
 	}
-	inv := fmt.Sprintf("inventory: %s in %s, %s", planCount(s.InventoryBlobs, "staged blob"), planCount(s.InventoryProjects, "project"), humanBytes(s.InventoryBytes))
+	inv := fmt.Sprintf("inventory: %s in %s, %s", planCount(s.InventoryBlobs, "staged blob"), planCount(s.InventoryProjects, "project"), text.HumanBytes(s.InventoryBytes))
 	if len(s.Wanted) == 0 {
 		fmt.Fprintf(e.stdout, "nothing to fetch: wrote %s with an empty wanted list (%s; %s)\n", s.Request, state, inv)
 		return

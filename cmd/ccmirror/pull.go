@@ -1,16 +1,31 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/ccmirror/ccmirror/mirror/blobstore"
+	"github.com/ccmirror/ccmirror/internal/text"
 	"github.com/ccmirror/ccmirror/staging"
+	"github.com/ccmirror/ccmirror/transport"
+	"github.com/ccmirror/ccmirror/transport/blob"
 )
 
+// pullOptions is everything `ccmirror pull` takes.
+type pullOptions struct {
+	Args   []string
+	Output string
+	// Trust is --allowed-signers only: pull checks the hashes without it
+	// and says so (trustFlags.loadOptional).
+	Trust trustFlags
+	JSON  bool
+	Quiet bool
+}
+
 func pullCommand(e *env) *cli.Command {
+	o := &pullOptions{}
 	return &cli.Command{
 		Name:      "pull",
 		Usage:     "download a bundle from Azure Blob Storage, resuming, and verify it",
@@ -18,58 +33,65 @@ func pullCommand(e *env) *cli.Command {
 		Description: "An interrupted pull resumes where it stopped. The bundle is verified before pull reports success;\n" +
 			"without --allowed-signers only its hashes are checked and pull says so. A bundle that fails is removed.",
 		Flags: []cli.Flag{
-			allowedSignersFlag(),
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "local `FILE` to write"},
-			&cli.BoolFlag{Name: "json", Usage: "print a JSON summary on stdout"},
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only warnings and errors"},
+			allowedSignersFlag(&o.Trust.AllowedSigners),
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Destination: &o.Output, Usage: "local `FILE` to write"},
+			&cli.BoolFlag{Name: "json", Destination: &o.JSON, Usage: "print a JSON summary on stdout"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Destination: &o.Quiet, Usage: "print only warnings and errors"},
 		},
 		Action: func(c *cli.Context) error {
-			url, err := oneArg(c, "URL")
-			if err != nil {
-				return err
-			}
-			out := c.String("output")
-			if out == "" {
-				return usagef("pull: -o FILE is required")
-			}
-			if err := checkOutput("pull", out); err != nil {
-				return err
-			}
-			allowed := c.String("allowed-signers")
-			vo, err := trustOptions(allowed, allowed == "")
-			if err != nil {
-				return err
-			}
-			res, err := blobstore.Pull(c.Context, url, out, blobstore.Options{Log: e.logger(c, c.Bool("quiet") || c.Bool("json"))})
-			if err != nil {
-				return err
-			}
-			f, err := os.Open(out)
-			if err != nil {
-				return err
-			}
-			rep, err := staging.Verify(c.Context, f, vo)
-			f.Close()
-			if err != nil {
-				os.Remove(out)
-				return fmt.Errorf("pull %s: %s removed: %w", res.URL, out, err)
-			}
-			if c.Bool("json") {
-				return writeJSON(e.stdout, struct {
-					Pull   *blobstore.PullResult `json:"pull"`
-					Verify *staging.VerifyReport `json:"verify"`
-				}{res, rep})
-			}
-			how := "signature and hashes verified"
-			if allowed == "" {
-				how = "hashes verified; signature NOT checked (no --allowed-signers)"
-			}
-			resumed := ""
-			if res.ResumedFrom > 0 {
-				resumed = fmt.Sprintf(", resumed at %s", humanBytes(res.ResumedFrom))
-			}
-			fmt.Fprintf(e.stdout, "%s: %s (%s%s), %s\n", out, humanBytes(res.Size), res.URL, resumed, how)
-			return nil
+			o.Args = c.Args().Slice()
+			return runPull(c.Context, e, o)
 		},
 	}
+}
+
+func runPull(ctx context.Context, e *env, o *pullOptions) error {
+	url, err := oneArg("pull", "URL", o.Args)
+	if err != nil {
+		return err
+	}
+	out := o.Output
+	if out == "" {
+		return usagef("pull: -o FILE is required")
+	}
+	if err := transport.CheckBlobURL(url); err != nil {
+		return fmt.Errorf("pull: %w", err)
+	}
+	if err := checkOutput("pull", out); err != nil {
+		return err
+	}
+	vo, err := o.Trust.loadOptional()
+	if err != nil {
+		return err
+	}
+	res, err := blob.Pull(ctx, url, out, blob.Options{Log: e.logger(o.Quiet || o.JSON)})
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		return err
+	}
+	rep, err := staging.Verify(ctx, f, vo)
+	f.Close()
+	if err != nil {
+		os.Remove(out)
+		return fmt.Errorf("pull %s: %s removed: %w", res.URL, out, err)
+	}
+	if o.JSON {
+		return writeJSON(e.stdout, struct {
+			Pull   *blob.PullResult      `json:"pull"`
+			Verify *staging.VerifyReport `json:"verify"`
+		}{res, rep})
+	}
+	how := "signature and hashes verified"
+	if vo.Allowed == nil {
+		how = "hashes verified; signature NOT checked (no --allowed-signers)"
+	}
+	resumed := ""
+	if res.ResumedFrom > 0 {
+		resumed = fmt.Sprintf(", resumed at %s", text.HumanBytes(res.ResumedFrom))
+	}
+	fmt.Fprintf(e.stdout, "%s: %s (%s%s), %s\n", out, text.HumanBytes(res.Size), res.URL, resumed, how)
+	return nil
 }

@@ -8,21 +8,20 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/ccmirror/ccmirror/internal/errclass"
 	"github.com/ccmirror/ccmirror/scan"
 )
 
-// scanOptions is what `ccmirror scan` was asked to do.
+// scanOptions is everything `ccmirror scan` takes.
 type scanOptions struct {
-	JSON           bool
-	Strict         bool
-	AllowedSigners string   // optional: check the bundles' signatures
-	Root           string   // scan the staging tree under this root instead of bundles
-	Args           []string // BUNDLE... or, with Root, NAME[@VERSION]...
+	Args   []string   // BUNDLE... or, with Root, NAME[@VERSION]...
+	Trust  trustFlags // only --allowed-signers: optional, checks the bundles' signatures
+	Root   string     // scan the staging tree under this root instead of bundles
+	JSON   bool
+	Strict bool
 }
 
 func scanCommand(e *env) *cli.Command {
-	var o scanOptions
+	o := &scanOptions{}
 	return &cli.Command{
 		Name:  "scan",
 		Usage: "list what a project's nodes will still reach at boot (URLs, package repos, pip, containers, git, blobs)",
@@ -37,8 +36,7 @@ func scanCommand(e *env) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Destination: &o.JSON, Usage: "print the report as JSON on stdout"},
 			&cli.BoolFlag{Name: "strict", Destination: &o.Strict, Usage: "exit 1 when any need is unsatisfied or the scan is incomplete (for pipelines)"},
-			&cli.StringFlag{Name: "allowed-signers", Destination: &o.AllowedSigners, EnvVars: []string{"CCMIRROR_ALLOWED_SIGNERS"},
-				Usage: "OpenSSH allowed_signers `FILE`: check each bundle's signature first (without it the bundle is reported unverified)"},
+			allowedSignersFlag(&o.Trust.AllowedSigners),
 			&cli.StringFlag{Name: "root", Destination: &o.Root,
 				Usage: "scan what is staged under `DIR`/work/staging/projects instead of bundles"},
 		},
@@ -50,23 +48,22 @@ func scanCommand(e *env) *cli.Command {
 }
 
 // runScan scans the bundles or the staging tree o names and prints the
-// report.
-func runScan(ctx context.Context, e *env, o scanOptions) error {
+// report. Without --allowed-signers a bundle's signature is not checked
+// (its hashes are) and the report says it is unverified.
+func runScan(ctx context.Context, e *env, o *scanOptions) error {
 	var rep *scan.Report
 	var err error
 	switch {
 	case o.Root != "":
-		if o.AllowedSigners != "" && os.Getenv("CCMIRROR_ALLOWED_SIGNERS") != o.AllowedSigners {
+		if o.Trust.AllowedSigners != "" && os.Getenv("CCMIRROR_ALLOWED_SIGNERS") != o.Trust.AllowedSigners {
 			return usagef("scan: --allowed-signers checks bundles; a staging tree (--root) has no signature")
 		}
+		// Its bad-input errors are errclass.ErrUsage (exit 2).
 		rep, err = scan.ScanRoot(ctx, o.Root, scan.RootOptions{Filters: o.Args})
-		if errors.Is(err, errclass.ErrUsage) {
-			return usageError{err.Error()}
-		}
 	case len(o.Args) == 0:
 		return usagef("scan: name at least one BUNDLE, or --root DIR (see 'ccmirror scan --help')")
 	default:
-		rep, err = scanBundles(ctx, o)
+		rep, err = scanBundles(ctx, e, o)
 	}
 	if err != nil {
 		return err
@@ -101,8 +98,8 @@ func runScan(ctx context.Context, e *env, o scanOptions) error {
 }
 
 // scanBundles scans every bundle named in o.Args into one report.
-func scanBundles(ctx context.Context, o scanOptions) (*scan.Report, error) {
-	vo, err := trustOptions(o.AllowedSigners, o.AllowedSigners == "")
+func scanBundles(ctx context.Context, e *env, o *scanOptions) (*scan.Report, error) {
+	vo, err := o.Trust.loadOptional()
 	if err != nil {
 		return nil, err
 	}
@@ -111,13 +108,13 @@ func scanBundles(ctx context.Context, o scanOptions) (*scan.Report, error) {
 		if st, err := os.Stat(arg); err == nil && st.IsDir() {
 			return nil, usagef("scan: %s is a folder; to scan a staging tree pass --root %s", arg, arg)
 		}
-		r, err := openBundle(ctx, arg, vo)
+		b, err := openBundle(ctx, e, arg, vo, true)
 		if err != nil {
 			return nil, wrapOnce("scan", arg, err)
 		}
 		// ScanBundle's errors name the bundle.
-		rep, err := scan.ScanBundle(ctx, r, scan.BundleOptions{Name: arg, Allowed: vo.Allowed})
-		if err = finishBundle(arg, r, err); err != nil {
+		rep, err := scan.ScanBundle(ctx, b, scan.BundleOptions{Name: arg, Allowed: vo.Allowed})
+		if err = b.Finish(err); err != nil {
 			return nil, fmt.Errorf("scan: %w", err)
 		}
 		all.Projects = append(all.Projects, rep.Projects...)

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ccmirror/ccmirror/internal/errclass"
 	"github.com/ccmirror/ccmirror/manifest/trust/trusttest"
 	"github.com/ccmirror/ccmirror/mirror/githubtest"
 	"github.com/ccmirror/ccmirror/scan"
@@ -196,5 +199,36 @@ func TestScanFetchedBundle(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "signature checked: good signature by ops@example.com") {
 		t.Errorf("stderr %q", stderr)
+	}
+}
+
+// TestScanWithoutShell calls runScan with an options struct, no command
+// line: the usage rules live there.
+func TestScanWithoutShell(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	scantest.Stage(t, root, scantest.PBSPro())
+	for name, o := range map[string]*scanOptions{
+		"nothing":              {},
+		"root and signers":     {Root: root, Trust: trustFlags{AllowedSigners: "/etc/x"}},
+		"root, unknown filter": {Root: root, Args: []string{"slurm@1.0"}},
+	} {
+		e, out, _ := testEnv()
+		if err := runScan(ctx, e, o); !errors.Is(err, errclass.ErrUsage) || out.Len() != 0 {
+			t.Errorf("%s: %v, stdout %q; want a usage error and nothing printed", name, err, out)
+		}
+	}
+	e, out, _ := testEnv()
+	if err := runScan(ctx, e, &scanOptions{Root: root, JSON: true}); err != nil {
+		t.Fatal(err)
+	}
+	var rep scan.Report
+	decodeJSON(t, out.String(), &rep)
+	if len(rep.Projects) != 1 || rep.Projects[0].Name != "pbspro" {
+		t.Errorf("report %s", out)
+	}
+	e, _, _ = testEnv()
+	if err := runScan(ctx, e, &scanOptions{Root: root, Strict: true}); err == nil || errors.Is(err, errclass.ErrUsage) {
+		t.Errorf("--strict over unsatisfied needs: %v, want a plain failure (exit 1)", err)
 	}
 }

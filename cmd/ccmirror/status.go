@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -8,27 +9,40 @@ import (
 	"github.com/ccmirror/ccmirror/staging"
 )
 
+// statusOptions is everything `ccmirror status` takes.
+type statusOptions struct {
+	Args []string
+	Root string
+	JSON bool
+}
+
 func statusCommand(e *env) *cli.Command {
+	o := &statusOptions{}
 	return &cli.Command{
 		Name:      "status",
 		Usage:     "list staged project versions: complete or not, ownership, which bundle installed them",
 		UsageText: "ccmirror status [--root DIR] [--json]\n\nexample: ccmirror status --json",
 		Flags: []cli.Flag{
-			rootFlag(),
-			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON on stdout"},
+			rootFlag(&o.Root),
+			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON on stdout", Destination: &o.JSON},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 0 {
-				return usagef("status: takes no arguments (see 'ccmirror status --help')")
-			}
-			rep, err := staging.Status(c.String("root"))
-			if err != nil {
-				return fmt.Errorf("status: %w", err)
-			}
-			if c.Bool("json") {
-				return staging.WriteJSON(e.stdout, rep)
-			}
-			return rep.WriteText(e.stdout)
+			o.Args = c.Args().Slice()
+			return runStatus(c.Context, e, o)
 		},
 	}
+}
+
+func runStatus(_ context.Context, e *env, o *statusOptions) error {
+	if len(o.Args) != 0 {
+		return usagef("status: takes no arguments (see 'ccmirror status --help')")
+	}
+	rep, err := staging.Status(o.Root)
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	if o.JSON {
+		return staging.WriteJSON(e.stdout, rep)
+	}
+	return rep.WriteText(e.stdout)
 }

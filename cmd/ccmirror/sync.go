@@ -1,17 +1,20 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/ccmirror/ccmirror/manifest/split"
+	"github.com/ccmirror/ccmirror/internal/text"
 	"github.com/ccmirror/ccmirror/mirror/syncjob"
+	"github.com/ccmirror/ccmirror/transport/split"
 )
 
 // syncOptions is everything `ccmirror sync` takes.
 type syncOptions struct {
+	Args   []string
 	Config string
 	Cache  string
 	JSON   bool
@@ -21,6 +24,7 @@ type syncOptions struct {
 }
 
 func syncCommand(e *env) *cli.Command {
+	o := &syncOptions{}
 	return &cli.Command{
 		Name:      "sync",
 		Usage:     "the scheduled mirror job: keep configured project versions mirrored as signed bundles",
@@ -32,29 +36,23 @@ func syncCommand(e *env) *cli.Command {
 			"new bundles and then the index are uploaded to Azure Blob Storage. One run at a time per OUTPUT\n" +
 			"(an overlapping run exits 5). Exit 0 also when nothing was new.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "the job's YAML config `FILE` (see README: The mirror job)"},
-			&cli.StringFlag{Name: "cache", Usage: "download cache `DIR` (overrides the config's cache:)"},
-			&cli.StringFlag{Name: "split-size", Usage: "also cut each new bundle into parts of `SIZE` (e.g. 4095M) with a signed part list, for removable media"},
-			&cli.BoolFlag{Name: "json", Usage: "print a JSON summary on stdout"},
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only warnings, errors and what changed (silent when nothing is new: cron mails nothing)"},
+			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Destination: &o.Config, Usage: "the job's YAML config `FILE` (see README: The mirror job)"},
+			&cli.StringFlag{Name: "cache", Destination: &o.Cache, Usage: "download cache `DIR` (overrides the config's cache:)"},
+			&cli.StringFlag{Name: "split-size", Destination: &o.Split, Usage: "also cut each new bundle into parts of `SIZE` (e.g. 4095M) with a signed part list, for removable media"},
+			&cli.BoolFlag{Name: "json", Destination: &o.JSON, Usage: "print a JSON summary on stdout"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Destination: &o.Quiet, Usage: "print only warnings, errors and what changed (silent when nothing is new: cron mails nothing)"},
 		},
 		Action: func(c *cli.Context) error {
-			o := &syncOptions{
-				Config: c.String("config"),
-				Cache:  c.String("cache"),
-				JSON:   c.Bool("json"),
-				Quiet:  c.Bool("quiet"),
-				Split:  c.String("split-size"),
-			}
-			if c.NArg() > 0 {
-				return usagef("sync: unexpected argument %q; the projects are listed in the config file", c.Args().First())
-			}
-			return runSync(c, e, o)
+			o.Args = c.Args().Slice()
+			return runSync(c.Context, e, o)
 		},
 	}
 }
 
-func runSync(c *cli.Context, e *env, o *syncOptions) error {
+func runSync(ctx context.Context, e *env, o *syncOptions) error {
+	if len(o.Args) > 0 {
+		return usagef("sync: unexpected argument %q; the projects are listed in the config file", o.Args[0])
+	}
 	if o.Config == "" {
 		return usagef("sync: --config FILE is required (the job's YAML config)")
 	}
@@ -78,13 +76,13 @@ func runSync(c *cli.Context, e *env, o *syncOptions) error {
 	opts := syncjob.Options{
 		Signer:    signer,
 		CacheDir:  o.Cache,
-		Log:       e.logger(c, o.Quiet || o.JSON),
+		Log:       e.logger(o.Quiet || o.JSON),
 		SplitSize: partSize,
 	}
 	if !o.Quiet && !o.JSON {
 		opts.Progress = e.stderr // drawn only when stderr is a terminal
 	}
-	sum, err := syncjob.Run(c.Context, cfg, opts)
+	sum, err := syncjob.Run(ctx, cfg, opts)
 	if sum != nil {
 		if o.JSON {
 			if jerr := writeJSON(e.stdout, sum); jerr != nil && err == nil {
@@ -107,7 +105,7 @@ func printSync(e *env, s *syncjob.Summary, quiet, ok bool) {
 	}
 	for _, b := range s.New {
 		fmt.Fprintf(e.stdout, "new: %s %s (%s@%s, commit %.12s) -> %s (%s)\n",
-			b.Project, b.Version, b.Repository, b.Tag, b.Commit, b.Path, humanBytes(b.Size))
+			b.Project, b.Version, b.Repository, b.Tag, b.Commit, b.Path, text.HumanBytes(b.Size))
 	}
 	for _, u := range s.Published {
 		fmt.Fprintf(e.stdout, "published: %s\n", u)
@@ -119,6 +117,6 @@ func printSync(e *env, s *syncjob.Summary, quiet, ok bool) {
 		}
 	case len(s.New) > 0 || !quiet:
 		fmt.Fprintf(e.stdout, "%d new bundle(s), %d up to date, %d failed; %s downloaded; index %s\n",
-			len(s.New), len(s.Unchanged), len(s.Failed), humanBytes(s.Downloaded), s.Index)
+			len(s.New), len(s.Unchanged), len(s.Failed), text.HumanBytes(s.Downloaded), s.Index)
 	}
 }

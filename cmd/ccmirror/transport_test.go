@@ -9,10 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ccmirror/ccmirror/mirror/blobstore"
-	"github.com/ccmirror/ccmirror/mirror/blobstore/azuritetest"
 	"github.com/ccmirror/ccmirror/mirror/githubtest"
 	"github.com/ccmirror/ccmirror/staging"
+	"github.com/ccmirror/ccmirror/transport/blob"
+	"github.com/ccmirror/ccmirror/transport/blob/azuritetest"
 )
 
 func TestMain(m *testing.M) {
@@ -105,7 +105,7 @@ func TestSplitBundle(t *testing.T) {
 // verification, and installs straight from the blob URL.
 func TestAzureRoundTrip(t *testing.T) {
 	base := azuritetest.URL(t)
-	for _, k := range []string{blobstore.EnvConnectionString, "AZURE_STORAGE_ACCOUNT", "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET"} {
+	for _, k := range []string{blob.EnvConnectionString, "AZURE_STORAGE_ACCOUNT", "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET"} {
 		t.Setenv(k, "")
 	}
 	t.Setenv("AZURE_STORAGE_KEY", azuritetest.Key)

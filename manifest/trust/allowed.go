@@ -25,9 +25,26 @@ const maxLine = 64 << 10
 // to sign bundles, each for some principals, namespaces and time window.
 // Create it with ParseAllowedSigners or LoadAllowedSigners.
 type AllowedSigners struct {
-	name    string
-	entries []signerEntry
+	name     string
+	entries  []signerEntry
+	warnings []string
 }
+
+// Warnings lists the lines ParseAllowedSigners skipped, as ssh-keygen does:
+// cert-authority lines and lines with options it does not know, each as
+// "FILE:LINE: skipped: why".
+func (a *AllowedSigners) Warnings() []string {
+	if a == nil {
+		return nil
+	}
+	return a.warnings
+}
+
+// skipLine is a line OpenSSH would skip with a message rather than refuse
+// the whole file for.
+type skipLine struct{ reason string }
+
+func (s *skipLine) Error() string { return s.reason }
 
 // signerEntry is one line of an allowed_signers file.
 type signerEntry struct {
@@ -72,8 +89,10 @@ func LoadAllowedSigners(path string) (*AllowedSigners, error) {
 // optional comma-separated options (namespaces="...", valid-after="...",
 // valid-before="...", case-insensitive), the key type, the base64 key and an
 // optional comment. Blank lines and lines starting with "#" are skipped.
-// cert-authority lines are rejected: ccmirror trusts plain keys only. name is
-// the file name used in error messages ("FILE:LINE: ...").
+// As ssh-keygen does, a cert-authority line (ccmirror trusts plain keys
+// only) and a line with an unknown option are skipped with a warning
+// (Warnings) rather than refusing the file; any other broken line is an
+// error. name is the file name used in messages ("FILE:LINE: ...").
 func ParseAllowedSigners(r io.Reader, name string) (*AllowedSigners, error) {
 	a := &AllowedSigners{name: name}
 	sc := bufio.NewScanner(r)
@@ -82,6 +101,11 @@ func ParseAllowedSigners(r io.Reader, name string) (*AllowedSigners, error) {
 	for sc.Scan() {
 		n++
 		e, err := parseSignerLine(sc.Text())
+		var skip *skipLine
+		if errors.As(err, &skip) {
+			a.warnings = append(a.warnings, fmt.Sprintf("%s:%d: skipped: %s", name, n, skip.reason))
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", name, n, err)
 		}
@@ -256,7 +280,7 @@ func (e *signerEntry) parseOptions(opts string) error {
 		}
 		switch strings.ToLower(name) {
 		case "cert-authority":
-			return errors.New("cert-authority is not supported: ccmirror trusts plain keys only; list the signing key itself")
+			return &skipLine{"cert-authority is not supported: ccmirror trusts plain keys only; list the signing key itself"}
 		case "namespaces":
 			if !hasValue {
 				return errors.New(`namespaces needs a value: namespaces="ccmirror"`)
@@ -283,7 +307,7 @@ func (e *signerEntry) parseOptions(opts string) error {
 			}
 			*dst = t
 		default:
-			return fmt.Errorf("unknown option %q (allowed_signers knows namespaces, valid-after, valid-before)", name)
+			return &skipLine{fmt.Sprintf("unknown option %q (allowed_signers knows namespaces, valid-after, valid-before)", name)}
 		}
 		if rest == "" {
 			break
@@ -427,6 +451,18 @@ func matchPatternList(s, list string) bool {
 	return positive
 }
 
+// hasPositive reports whether a principals pattern-list has a pattern that
+// is not negated: one with only "!" patterns matches no one in OpenSSH's
+// match_pattern_list.
+func hasPositive(list string) bool {
+	for _, p := range strings.Split(list, ",") {
+		if !strings.HasPrefix(p, "!") {
+			return true
+		}
+	}
+	return false
+}
+
 // firstPrincipal is the first non-negated pattern of the principals list.
 func firstPrincipal(list string) string {
 	for _, p := range strings.Split(list, ",") {
@@ -468,6 +504,10 @@ func (a *AllowedSigners) Verify(msg, armoredSig []byte, namespace string, t time
 	for i := range a.entries {
 		e := &a.entries[i]
 		if !bytes.Equal(e.keyBlob, blob) {
+			continue
+		}
+		if !hasPositive(e.principals) {
+			reasons = append(reasons, fmt.Sprintf("principals %q of this key are all negated, so the line matches no one (%s)", e.principals, a.where(e)))
 			continue
 		}
 		if e.namespaces != nil && !matchPatternList(namespace, *e.namespaces) {

@@ -111,6 +111,12 @@ func TestAllowedSignersVerify(t *testing.T) {
 			wantErr: []string{"signed by " + Fingerprint(carol.pub) + " (ssh-ed25519) which is not in allowed_signers allowed_signers"}},
 		{name: "empty file", file: "# nobody yet\n", sig: sigAlice, principal: "alice@example.com",
 			wantErr: []string{"not in allowed_signers", "lists no keys"}},
+		{name: "all principals negated", file: "!mallory@example.com,!eve@example.com " + A,
+			sig: sigAlice, principal: "alice@example.com", wantErr: []string{"all negated", "matches no one", "allowed_signers:1"}},
+		{name: "unknown option line skipped, next line used", file: "a@example.com no-touch-required " + A + "\nalice@example.com " + A + "\n",
+			sig: sigAlice, principal: "alice@example.com", want: "alice@example.com"},
+		{name: "cert-authority line skipped", file: "*@example.com cert-authority " + A + "\n",
+			sig: sigAlice, principal: "alice@example.com", wantErr: []string{"not in allowed_signers", "lists no keys"}},
 		{name: "tampered message", file: "alice@example.com " + A, sig: sigAlice, msg: tamper(sums),
 			principal: "alice@example.com", wantErr: []string{"bad signature by " + Fingerprint(alice.pub)}},
 	}
@@ -210,8 +216,6 @@ func TestParseAllowedSignersErrors(t *testing.T) {
 		want string // after "trusted:LINE: "
 		line string
 	}{
-		{"cert-authority", "# CA\n\n*@example.com cert-authority " + key, "cert-authority is not supported", "3"},
-		{"cert-authority with others", `a@x namespaces="ccmirror",cert-authority ` + key, "cert-authority is not supported", "1"},
 		{"missing key", "a@x\n", "missing key", "1"},
 		{"missing key after options", `a@x namespaces="ccmirror"`, "missing key after the options", "1"},
 		{"missing base64", "a@x " + typ, "missing base64 key", "1"},
@@ -219,7 +223,6 @@ func TestParseAllowedSignersErrors(t *testing.T) {
 		{"truncated key", "a@x " + typ + " " + b64[:20], "invalid ssh-ed25519 key", "1"},
 		{"type mismatch", "a@x ssh-rsa " + b64, "key type ssh-rsa does not match the key, which is ssh-ed25519", "1"},
 		{"unsupported key type", "a@x ssh-foo " + otherB64, `unsupported key type "ssh-foo"`, "1"},
-		{"unknown option", "a@x no-touch-required " + key, `unknown option "no-touch-required"`, "1"},
 		{"unquoted value", "a@x namespaces=ccmirror " + key, "must be in double quotes", "1"},
 		{"unterminated option quote", `a@x namespaces="ccmirror ` + key, "missing closing double quote", "1"},
 		{"unterminated principal quote", `"a@x ` + key, "principals: missing closing double quote", "1"},
@@ -246,6 +249,36 @@ func TestParseAllowedSignersErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q does not mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestParseAllowedSignersSkips: as ssh-keygen does, cert-authority lines
+// and lines with unknown options are skipped with a warning naming the
+// line, and the other lines still count.
+func TestParseAllowedSignersSkips(t *testing.T) {
+	_, key := goKey(t, 2)
+	tests := []struct {
+		name, file, want, line string
+	}{
+		{"cert-authority", "# CA\n\n*@example.com cert-authority " + key, "cert-authority is not supported", "3"},
+		{"cert-authority with others", `a@x namespaces="ccmirror",cert-authority ` + key, "cert-authority is not supported", "1"},
+		{"unknown option", "a@x no-touch-required " + key, `unknown option "no-touch-required"`, "1"},
+		{"unknown option after a known one", `a@x namespaces="ccmirror",verify-required ` + key, `unknown option "verify-required"`, "1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := ParseAllowedSigners(strings.NewReader(tc.file+"\nok@x "+key+"\n"), "trusted")
+			if err != nil {
+				t.Fatalf("ParseAllowedSigners: %v, want the line skipped", err)
+			}
+			if len(a.entries) != 1 || a.entries[0].principals != "ok@x" {
+				t.Errorf("entries %+v, want only ok@x", a.entries)
+			}
+			w := a.Warnings()
+			if len(w) != 1 || !strings.HasPrefix(w[0], "trusted:"+tc.line+": skipped: ") || !strings.Contains(w[0], tc.want) {
+				t.Errorf("warnings %q, want one for line %s mentioning %q", w, tc.line, tc.want)
 			}
 		})
 	}

@@ -16,23 +16,22 @@ func (s *Server) wrap(kind HostKind, h func(*respWriter, *http.Request)) http.Ha
 		if bk == nil {
 			bk = &bucket{}
 		}
-		rw := &respWriter{ResponseWriter: w, s: s, ctx: r.Context(), bucket: bk}
-		start := time.Now()
+		// The request is logged at arrival, and its status and body size
+		// are filled in under the log's lock before the client can see
+		// them: a client that has read a response always finds it in
+		// Requests().
+		entry := s.record(RequestLog{
+			Time: time.Now(), Host: kind, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
+			Range: r.Header.Get("Range"), IfNoneMatch: r.Header.Get("If-None-Match"),
+			Accept: r.Header.Get("Accept"), Auth: r.Header.Get("Authorization") != "",
+		})
+		rw := &respWriter{ResponseWriter: w, s: s, ctx: r.Context(), bucket: bk, entry: entry}
 		answered := true
 		defer func() {
-			p := recover()
-			status := rw.status
-			if status == 0 && answered {
-				status = http.StatusOK
-			}
-			s.record(RequestLog{
-				Time: start, Host: kind, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
-				Range: r.Header.Get("Range"), IfNoneMatch: r.Header.Get("If-None-Match"),
-				Accept: r.Header.Get("Accept"), Auth: r.Header.Get("Authorization") != "",
-				Status: status, Bytes: rw.bytes,
-			})
-			if p != nil {
-				panic(p)
+			// net/http sends an implicit 200 after the handler returns
+			// (after this), so the log says so first.
+			if answered {
+				rw.setStatus(http.StatusOK)
 			}
 		}()
 		_, latency := s.shaping()
@@ -48,10 +47,14 @@ func (s *Server) wrap(kind HostKind, h func(*respWriter, *http.Request)) http.Ha
 	})
 }
 
-func (s *Server) record(l RequestLog) {
+// record appends l to the request log and returns its entry, which the
+// response writer completes under logMu.
+func (s *Server) record(l RequestLog) *RequestLog {
+	e := &l
 	s.logMu.Lock()
-	s.log = append(s.log, l)
+	s.log = append(s.log, e)
 	s.logMu.Unlock()
+	return e
 }
 
 // writeFailure answers an injected 5xx the way each host does.
@@ -77,6 +80,7 @@ type respWriter struct {
 	bucket *bucket
 	status int
 	bytes  int64
+	entry  *RequestLog // this request's log entry (guarded by s.logMu)
 
 	shaped    bool // an asset or archive body: shape, count, inject
 	faultName string
@@ -95,10 +99,29 @@ func (w *respWriter) shape(name string) {
 }
 
 func (w *respWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
+	w.setStatus(code)
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// setStatus records the response status, once, before it is sent.
+func (w *respWriter) setStatus(code int) {
+	if w.status != 0 {
+		return
+	}
+	w.status = code
+	w.s.logMu.Lock()
+	w.entry.Status = code
+	w.s.logMu.Unlock()
+}
+
+// count adds n body bytes to the log entry (negative: take back bytes
+// counted before a write that did not complete). Bytes are counted before
+// they are written, so a client never holds bytes the log does not show.
+func (w *respWriter) count(n int64) {
+	w.bytes += n
+	w.s.logMu.Lock()
+	w.entry.Bytes += n
+	w.s.logMu.Unlock()
 }
 
 // Flush sends buffered data to the client.
@@ -112,12 +135,11 @@ func (w *respWriter) Flush() {
 func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *respWriter) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
+	w.setStatus(http.StatusOK)
 	if !w.shaped || (w.status != http.StatusOK && w.status != http.StatusPartialContent) {
+		w.count(int64(len(p)))
 		n, err := w.ResponseWriter.Write(p)
-		w.bytes += int64(n)
+		w.count(int64(n - len(p)))
 		return n, err
 	}
 	written := 0
@@ -156,9 +178,10 @@ func (w *respWriter) Write(p []byte) (int, error) {
 		// Count before writing, so a client that has received the bytes
 		// always sees them counted; take back what was not written.
 		w.s.served.Add(int64(chunk))
+		w.count(int64(chunk))
 		n, err := w.ResponseWriter.Write(p[:chunk])
 		w.s.served.Add(int64(n - chunk))
-		w.bytes += int64(n)
+		w.count(int64(n - chunk))
 		written += n
 		if err != nil {
 			return written, err

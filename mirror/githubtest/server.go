@@ -15,7 +15,6 @@ package githubtest
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
@@ -23,7 +22,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -119,12 +117,7 @@ type Server struct {
 
 	served atomic.Int64
 	logMu  sync.Mutex
-	log    []RequestLog
-}
-
-type stall struct {
-	after int64
-	d     time.Duration
+	log    []*RequestLog // entries completed by their respWriter
 }
 
 // NewServer loads the fixtures and starts both hosts.
@@ -248,7 +241,11 @@ func (s *Server) AssetBytesServed() int64 { return s.served.Load() }
 func (s *Server) Requests() []RequestLog {
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
-	return append([]RequestLog(nil), s.log...)
+	out := make([]RequestLog, len(s.log))
+	for i, e := range s.log {
+		out[i] = *e
+	}
+	return out
 }
 
 // ResetCounters clears the request log and AssetBytesServed.
@@ -257,211 +254,4 @@ func (s *Server) ResetCounters() {
 	s.log = nil
 	s.served.Store(0)
 	s.logMu.Unlock()
-}
-
-// SetFailRate makes a fraction p (0..1) of requests on both hosts fail
-// with 500, 502 or 503, chosen pseudo-randomly from Options.Seed.
-func (s *Server) SetFailRate(p float64) {
-	s.fmu.Lock()
-	defer s.fmu.Unlock()
-	s.failRate = max(0, min(p, 1))
-}
-
-// SetStall makes every response body of the named asset pause for d after
-// its first `after` bytes (counted per response, so a resumed range
-// request stalls again after `after` more bytes). asset is a release asset
-// name, an archive file name as GitHub names it in Content-Disposition
-// (e.g. "cyclecloud-slurm-2.5.0.tar.gz"), or "*" for everything the
-// download host serves. d <= 0 removes the stall.
-func (s *Server) SetStall(asset string, after int64, d time.Duration) {
-	s.fmu.Lock()
-	defer s.fmu.Unlock()
-	if d <= 0 {
-		delete(s.stalls, asset)
-		return
-	}
-	s.stalls[asset] = stall{after: max(after, 0), d: d}
-}
-
-// TruncateOnce makes the next response body of the named asset (same names
-// as SetStall) that is longer than `after` bytes send its full
-// Content-Length header, then only `after` bytes, then close the
-// connection. It fires once.
-func (s *Server) TruncateOnce(asset string, after int64) {
-	s.fmu.Lock()
-	defer s.fmu.Unlock()
-	s.truncs[asset] = max(after, 0)
-}
-
-// SetBandwidth limits every connection of the download host to
-// bytesPerSec body bytes per second (0: unlimited) and delays the first
-// byte of every response on both hosts by latency.
-func (s *Server) SetBandwidth(bytesPerSec int64, latency time.Duration) {
-	s.fmu.Lock()
-	defer s.fmu.Unlock()
-	s.bandwidth = max(bytesPerSec, 0)
-	s.latency = max(latency, 0)
-}
-
-// shouldFail picks the status of an injected failure, or 0.
-func (s *Server) shouldFail() int {
-	s.fmu.Lock()
-	defer s.fmu.Unlock()
-	if s.failRate <= 0 || s.rng.Float64() >= s.failRate {
-		return 0
-	}
-	return [...]int{500, 502, 503}[s.rng.IntN(3)]
-}
-
-// faultsFor returns the stall and pending truncation for a served name.
-func (s *Server) faultsFor(name string) (st stall, hasStall bool, trunc int64, hasTrunc bool) {
-	s.fmu.Lock()
-	defer s.fmu.Unlock()
-	st, hasStall = s.stalls[name]
-	if !hasStall {
-		st, hasStall = s.stalls["*"]
-	}
-	trunc, hasTrunc = s.truncs[name]
-	if !hasTrunc {
-		trunc, hasTrunc = s.truncs["*"]
-	}
-	return
-}
-
-// claimTrunc consumes the one-shot truncation of name (or "*"), reporting
-// whether this response won it.
-func (s *Server) claimTrunc(name string) bool {
-	s.fmu.Lock()
-	defer s.fmu.Unlock()
-	if _, ok := s.truncs[name]; ok {
-		delete(s.truncs, name)
-		return true
-	}
-	if _, ok := s.truncs["*"]; ok {
-		delete(s.truncs, "*")
-		return true
-	}
-	return false
-}
-
-func (s *Server) shaping() (int64, time.Duration) {
-	s.fmu.Lock()
-	defer s.fmu.Unlock()
-	return s.bandwidth, s.latency
-}
-
-// sleep waits d, or less if the request or the server ends first.
-func (s *Server) sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.closed:
-		return errors.New("server closed")
-	}
-}
-
-// ReplaceAsset changes the bytes of one asset of a release, as deleting
-// and re-uploading it on GitHub would: the asset gets a new id, size,
-// digest and updated_at. An asset name the release does not have is
-// added (an asset not named in project.ini).
-func (s *Server) ReplaceAsset(repo, tag, name string, content []byte) error {
-	if name == "" || strings.ContainsAny(name, "/\\") {
-		return fmt.Errorf("githubtest: replace asset %q: bad asset name", name)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp := s.lookupRepo(repo)
-	if rp == nil {
-		return fmt.Errorf("githubtest: replace asset %s@%s/%s: no such repository", repo, tag, name)
-	}
-	var rel *release
-	for _, r := range rp.releases {
-		if r.tag == tag {
-			rel = r
-		}
-	}
-	if rel == nil {
-		return fmt.Errorf("githubtest: replace asset %s@%s/%s: no such release", repo, tag, name)
-	}
-	data := append([]byte{}, content...)
-	now := time.Now().UTC().Truncate(time.Second)
-	na := &asset{
-		id:      s.newAssetID(),
-		name:    name,
-		size:    int64(len(data)),
-		content: data,
-		sum:     sha256Hex(data),
-		created: now,
-		updated: now,
-	}
-	assets := make([]*asset, 0, len(rel.assets)+1)
-	replaced := false
-	for _, a := range rel.assets {
-		if a.name == name {
-			assets = append(assets, na)
-			replaced = true
-			continue
-		}
-		assets = append(assets, a)
-	}
-	if !replaced {
-		assets = append(assets, na)
-	}
-	rel.assets = assets
-	return nil
-}
-
-// AddRelease publishes a new release tag of repo copied from release
-// `from`: same tree, project.ini with the version rewritten to the new tag
-// (blob names carrying the old version follow it), a new commit id, and
-// published after every existing release so it becomes the latest.
-func (s *Server) AddRelease(repo, tag, from string) error {
-	if tag == "" || strings.ContainsAny(tag, " \t\n/\\?#") {
-		return fmt.Errorf("githubtest: add release %q: bad tag", tag)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp := s.lookupRepo(repo)
-	if rp == nil {
-		return fmt.Errorf("githubtest: add release %s@%s: no such repository", repo, tag)
-	}
-	var src *release
-	var newest time.Time
-	for _, r := range rp.releases {
-		if r.tag == tag {
-			return fmt.Errorf("githubtest: add release %s@%s: tag exists", repo, tag)
-		}
-		if r.tag == from {
-			src = r
-		}
-		if r.published.After(newest) {
-			newest = r.published
-		}
-	}
-	if src == nil {
-		return fmt.Errorf("githubtest: add release %s@%s: no release %q to copy", repo, tag, from)
-	}
-	rel := &release{
-		repo:       rp,
-		id:         s.newReleaseID(),
-		tag:        tag,
-		commit:     fakeCommit(rp.full(), tag, src.commit),
-		published:  newest.Add(24 * time.Hour),
-		projectINI: retag(src.projectINI, src.tag, tag),
-		tree:       src.tree,
-	}
-	rel.commitTime = rel.published.Add(-2*time.Hour - 17*time.Minute)
-	if err := s.makeAssets(rel); err != nil {
-		return err
-	}
-	rels := append(append([]*release(nil), rp.releases...), rel)
-	rp.releases = rels
-	return nil
 }

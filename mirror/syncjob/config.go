@@ -20,7 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ccmirror/ccmirror/mirror"
-	"github.com/ccmirror/ccmirror/mirror/blobstore"
+	"github.com/ccmirror/ccmirror/transport/blob"
 )
 
 // ErrConfig marks a config file that cannot be used: unreadable, not YAML,
@@ -448,8 +448,8 @@ func (p *parser) projects(n *yaml.Node) ([]Project, error) {
 
 // publishLocation parses a publish URL as a container or a prefix: a URL
 // naming a blob path is taken as the folder of that name.
-func publishLocation(s string) (*blobstore.Location, error) {
-	loc, err := blobstore.ParseURL(s)
+func publishLocation(s string) (*blob.Location, error) {
+	loc, err := blob.ParseURL(s)
 	if err != nil {
 		return nil, err
 	}

@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/ccmirror/ccmirror/manifest"
-	"github.com/ccmirror/ccmirror/mirror/blobstore"
+	"github.com/ccmirror/ccmirror/transport/blob"
 )
 
 // publish makes the publish location hold every bundle of the index and
@@ -42,15 +42,15 @@ func (r *run) publish(ctx context.Context) error {
 	if bo.Log == nil {
 		bo.Log = r.log
 	}
-	remote, err := blobstore.List(ctx, containerURL(loc), loc.Path, bo)
-	if errors.Is(err, blobstore.ErrNotFound) {
+	remote, err := blob.List(ctx, containerURL(loc), loc.Path, bo)
+	if errors.Is(err, blob.ErrNotFound) {
 		// A new container: Push creates it.
 		remote, err = nil, nil
 	}
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
-	have := map[string]blobstore.BlobInfo{}
+	have := map[string]blob.BlobInfo{}
 	for _, b := range remote {
 		have[b.Name] = b
 	}
@@ -67,7 +67,7 @@ func (r *run) publish(ctx context.Context) error {
 			return fmt.Errorf("publish: bundle %s is listed in index.json but is neither in %s nor at %s; not publishing an index that names it: %w",
 				e.File, r.cfg.Output, loc.BlobURL(name), err)
 		}
-		res, err := blobstore.Push(ctx, local, blobURL(loc, name), bo)
+		res, err := blob.Push(ctx, local, blobURL(loc, name), bo)
 		if err != nil {
 			return fmt.Errorf("publish %s: %w", e.File, err)
 		}
@@ -89,7 +89,7 @@ func (r *run) publish(ctx context.Context) error {
 		if b, ok := have[name]; ok && b.Size == int64(len(f.data)) && b.SHA256 == hex.EncodeToString(sum[:]) {
 			continue
 		}
-		if err := blobstore.Put(ctx, blobURL(loc, name), f.data, bo); err != nil {
+		if err := blob.Put(ctx, blobURL(loc, name), f.data, bo); err != nil {
 			return fmt.Errorf("publish %s: %w", f.name, err)
 		}
 		r.sum.Published = append(r.sum.Published, loc.BlobURL(name))
@@ -99,7 +99,7 @@ func (r *run) publish(ctx context.Context) error {
 }
 
 // blobURL is the URL of blob name in loc's container, with loc's SAS.
-func blobURL(loc *blobstore.Location, name string) string {
+func blobURL(loc *blob.Location, name string) string {
 	u := loc.BlobURL(name)
 	if loc.SAS != "" {
 		u += "?" + loc.SAS
@@ -108,7 +108,7 @@ func blobURL(loc *blobstore.Location, name string) string {
 }
 
 // containerURL is loc's container URL with its SAS.
-func containerURL(loc *blobstore.Location) string {
+func containerURL(loc *blob.Location) string {
 	u := loc.ContainerURL()
 	if loc.SAS != "" {
 		u += "?" + loc.SAS

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ccmirror/ccmirror/mirror/blobstore"
-	"github.com/ccmirror/ccmirror/mirror/blobstore/azuritetest"
+	"github.com/ccmirror/ccmirror/transport/blob"
+	"github.com/ccmirror/ccmirror/transport/blob/azuritetest"
 )
 
 // The publish test runs against a real Azurite (see azuritetest).
@@ -30,10 +30,10 @@ func TestMain(m *testing.M) {
 func azurite(t *testing.T) string {
 	t.Helper()
 	url := azuritetest.URL(t)
-	for _, k := range []string{blobstore.EnvConnectionString, blobstore.EnvAccountName, "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET"} {
+	for _, k := range []string{blob.EnvConnectionString, blob.EnvAccountName, "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET"} {
 		t.Setenv(k, "")
 	}
-	t.Setenv(blobstore.EnvAccountKey, azuritetest.Key)
+	t.Setenv(blob.EnvAccountKey, azuritetest.Key)
 	return url
 }
 
@@ -81,7 +81,7 @@ func TestPublish(t *testing.T) {
 // as the output folder, and that the published index verifies.
 func checkRemote(ctx context.Context, t *testing.T, w *world, container string, names []string) {
 	t.Helper()
-	list, err := blobstore.List(ctx, container, "")
+	list, err := blob.List(ctx, container, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func checkRemote(ctx context.Context, t *testing.T, w *world, container string, 
 	}
 	remote := map[string][]byte{}
 	for _, n := range names {
-		rc, _, err := blobstore.Open(ctx, container+"/"+n)
+		rc, _, err := blob.Open(ctx, container+"/"+n)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/ccmirror/ccmirror/internal/text"
 )
 
 // Query is the CycleCloud query that lists every project record.
@@ -41,11 +43,11 @@ func Records(ctx context.Context, cyclePath string) ([]Project, error) {
 	}
 	out, err := run(ctx, cyclePath, "execute", Query)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w (with -format json: %s)", describe(cyclePath, false), err, oneLine(jerr.Error()))
+		return nil, fmt.Errorf("%s: %w (with -format json: %s)", describe(cyclePath, false), err, text.OneLine(jerr.Error()))
 	}
 	recs, err := ParseRecords(out)
 	if err != nil {
-		return nil, fmt.Errorf("%s: output not understood: %w (with -format json: %s)", describe(cyclePath, false), err, oneLine(jerr.Error()))
+		return nil, fmt.Errorf("%s: output not understood: %w (with -format json: %s)", describe(cyclePath, false), err, text.OneLine(jerr.Error()))
 	}
 	return recs, nil
 }
@@ -115,9 +117,4 @@ func firstLine(s string) string {
 		}
 	}
 	return ""
-}
-
-// oneLine folds a message onto one line.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
 }

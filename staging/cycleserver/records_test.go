@@ -60,6 +60,7 @@ var realWant = []Project{
 }
 
 func TestParseRecords(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		in   string
@@ -116,6 +117,7 @@ func TestParseRecords(t *testing.T) {
 }
 
 func TestParseRecordsErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, in, wantErr string
 	}{
@@ -158,6 +160,7 @@ const realJSON = `[
 ]`
 
 func TestParseJSON(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		in   string
@@ -191,6 +194,7 @@ func TestParseJSON(t *testing.T) {
 }
 
 func TestParseJSONErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, in, wantErr string
 	}{
@@ -217,6 +221,7 @@ func TestParseJSONErrors(t *testing.T) {
 }
 
 func TestParseReleaseURL(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		url, repo, tag, problem string
 	}{

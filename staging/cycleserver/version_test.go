@@ -6,6 +6,7 @@ import (
 )
 
 func TestHighest(t *testing.T) {
+	t.Parallel()
 	p := func(name, v string) Project { return Project{Name: name, Version: v} }
 	tests := []struct {
 		name string
@@ -49,6 +50,7 @@ func TestHighest(t *testing.T) {
 }
 
 func TestSort(t *testing.T) {
+	t.Parallel()
 	recs, err := ParseRecords([]byte(realOutput))
 	if err != nil {
 		t.Fatal(err)

@@ -142,6 +142,7 @@ var (
 )
 
 func TestMake(t *testing.T) {
+	t.Parallel()
 	every := []rec{slurm250, slurm2100, pbspro, local, slurm291, grid, otherFile, bareRepo, noName}
 	unresolvable := []string{"lsf@3.2.2", "other@0.1", "@1.0"}
 	tests := []struct {
@@ -327,6 +328,7 @@ func checkInventory(t *testing.T, req *request.Request, blobs map[string]string)
 }
 
 func TestMakeVersionsOrderNumerically(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	var recs []rec
 	for _, v := range []string{"2.9.1", "2.10.0", "2.10", "10.0.0-rc1", "3.0.12", "3.0.9"} {
@@ -361,6 +363,7 @@ func TestMakeVersionsOrderNumerically(t *testing.T) {
 }
 
 func TestMakeErrors(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	bad := filepath.Join(t.TempDir(), "cycle_server")
 	if err := os.WriteFile(bad, []byte("#!/bin/sh\necho 'Error: Unable to connect to CycleServer' >&2\nexit 1\n"), 0o755); err != nil {
@@ -399,6 +402,7 @@ func TestMakeErrors(t *testing.T) {
 }
 
 func TestMakeCancelled(t *testing.T) {
+	t.Parallel()
 	root, _ := stagedTree(t)
 	cs := fakeCycleServer(t, []rec{slurm250}, false)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -409,6 +413,7 @@ func TestMakeCancelled(t *testing.T) {
 }
 
 func TestPrintable(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		max  int

@@ -1,4 +1,4 @@
-package blobstore
+package blob
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 	"github.com/ccmirror/ccmirror/manifest"
 )
 
-// ErrUpstream is mirror.ErrUpstream: every failure of the storage service,
+// ErrUpstream is errclass.ErrUpstream (also mirror.ErrUpstream): every failure of the storage service,
 // the network or the credential matches it (the CLI exits 3).
 var ErrUpstream = errclass.ErrUpstream
 

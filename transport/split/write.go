@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/ccmirror/ccmirror/internal/atomicfile"
 	"github.com/ccmirror/ccmirror/internal/ctxio"
 
 	"github.com/ccmirror/ccmirror/manifest"
@@ -120,7 +121,7 @@ func Split(ctx context.Context, bundlePath, dir string, partSize int64, signer m
 			return nil, fmt.Errorf("split %s: remove stale signature: %w", bundlePath, err)
 		}
 	}
-	syncDir(dir)
+	_ = atomicfile.SyncDir(dir) // best effort: FAT32 cannot sync a folder on some platforms
 	return l, nil
 }
 
@@ -170,14 +171,4 @@ func writeFile(ctx context.Context, dir, name string, written *[]string, fill fu
 	}
 	*written = append(*written, final)
 	return nil
-}
-
-// syncDir flushes a folder's entries (the renames) to disk where the
-// platform allows it; failures are ignored because some file systems
-// (FAT32 on some platforms) do not support syncing a folder.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }

@@ -1,4 +1,4 @@
-package blobstore
+package blob
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ccmirror/ccmirror/internal/atomicfile"
 	"github.com/ccmirror/ccmirror/internal/ctxio"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -189,7 +190,7 @@ func Pull(ctx context.Context, url, localFile string, opts Options) (*PullResult
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	os.Remove(sidecar)
-	syncDir(filepath.Dir(localFile))
+	_ = atomicfile.SyncDir(filepath.Dir(localFile)) // best effort: the data itself is synced
 	log.Info("downloaded", "url", res.URL, "path", localFile, "size", size, "resumed_from", offset, "sha256", res.SHA256)
 	return res, nil
 }
@@ -253,13 +254,6 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 		p.fn(p.done, p.total)
 	}
 	return len(b), nil
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }
 
 // Open returns a stream of the blob named by url and its size, for

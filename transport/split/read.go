@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ccmirror/ccmirror/internal/atomicfile"
 	"github.com/ccmirror/ccmirror/manifest"
 )
 
@@ -92,7 +93,7 @@ func Join(ctx context.Context, listOrFirstPart, out string, verify func(msg, sig
 	if err := os.Rename(f.Name(), out); err != nil {
 		return fmt.Errorf("join %s: %w", listOrFirstPart, err)
 	}
-	syncDir(filepath.Dir(out))
+	_ = atomicfile.SyncDir(filepath.Dir(out)) // best effort: FAT32 cannot sync a folder on some platforms
 	return nil
 }
 

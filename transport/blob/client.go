@@ -1,4 +1,4 @@
-// Package blobstore carries ccmirror bundles to and from Azure Blob Storage:
+// Package blob carries ccmirror bundles to and from Azure Blob Storage:
 // Push and Pull whole files with integrity checks and resumable downloads,
 // Open a blob as a stream (install from a blob URL), and Put/List small
 // objects such as the mirror job's index.json.
@@ -10,9 +10,11 @@
 // AZURE_STORAGE_KEY as a shared key (account from the URL or
 // AZURE_STORAGE_ACCOUNT); else azidentity's DefaultAzureCredential (a managed
 // identity on a CycleCloud VM). Every storage, network or credential failure
-// is one line and matches ErrUpstream (mirror.ErrUpstream, exit 3); size and
-// hash mismatches match manifest.ErrVerify (exit 4).
-package blobstore
+// is one line and matches ErrUpstream (errclass.ErrUpstream, exit 3); size and
+// hash mismatches match manifest.ErrVerify (exit 4); a malformed URL matches
+// errclass.ErrUsage (exit 2). Package transport decides which arguments are
+// blob URLs.
+package blob
 
 import (
 	"encoding/base64"

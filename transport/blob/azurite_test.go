@@ -1,4 +1,4 @@
-package blobstore
+package blob
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ccmirror/ccmirror/mirror/blobstore/azuritetest"
+	"github.com/ccmirror/ccmirror/transport/blob/azuritetest"
 )
 
 // The integration tests run against a real Azurite (see azuritetest).

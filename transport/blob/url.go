@@ -1,17 +1,24 @@
-package blobstore
+package blob
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"path/filepath"
 	"strings"
+
+	"github.com/ccmirror/ccmirror/internal/errclass"
 )
 
 // ErrBadURL marks a URL that does not name an Azure Blob Storage container,
-// prefix or blob. It is a usage problem, not an upstream failure.
-var ErrBadURL = errors.New("bad blob URL")
+// prefix or blob. It is a usage problem, not an upstream failure: it matches
+// errclass.ErrUsage (exit 2).
+var ErrBadURL error = badURL{}
+
+type badURL struct{}
+
+func (badURL) Error() string        { return "bad blob URL" }
+func (badURL) Is(target error) bool { return target == errclass.ErrUsage }
 
 // maxBlobName is Azure's limit on the length of a blob name.
 const maxBlobName = 1024
@@ -142,6 +149,19 @@ func ParseURL(s string) (*Location, error) {
 func IsBlobURL(s string) bool {
 	s = strings.ToLower(strings.TrimSpace(s))
 	return strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://")
+}
+
+// KnownHost reports whether hostname is a blob storage endpoint whose
+// account the URL itself names: ACCOUNT.blob.… (any Azure cloud) or a
+// path-style host (see pathStyleHost). Any other host is a custom domain,
+// usable only when AZURE_STORAGE_ACCOUNT or a connection string names the
+// account.
+func KnownHost(hostname string) bool {
+	h := strings.ToLower(hostname)
+	if i := strings.IndexByte(h, '.'); i > 0 && strings.Contains(h[i:], ".blob.") {
+		return true
+	}
+	return pathStyleHost(h)
 }
 
 // pathStyleHost reports whether a host carries the account in the path:
@@ -277,6 +297,10 @@ func redactQuery(q string) string {
 	}
 	return strings.Join(parts, "&")
 }
+
+// Redact returns s with the value of any sig= (a SAS token's signature)
+// replaced by REDACTED, for messages about URLs.
+func Redact(s string) string { return redactURL(s) }
 
 // redactURL redacts any sig= in a raw URL string, for error messages about
 // URLs that did not parse.

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+)
+
+func runSize(ctx context.Context, c *config, total int64) ([]row, error) {
+	dir, err := filepath.Abs(filepath.Join(c.work, fmt.Sprint(total>>20)+"M"))
+	if err != nil {
+		return nil, err
+	}
+	os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if !c.keep {
+		defer os.RemoveAll(dir)
+	}
+	bin, _ := filepath.Abs(c.bin)
+	c2 := *c
+	c2.bin = bin
+	const blobs = 62 // slurm 2.5.0's project.ini
+	f, err := startFake(ctx, &c2, dir, total/blobs)
+	if err != nil {
+		return nil, err
+	}
+	defer f.stop()
+	fmt.Fprintf(os.Stderr, "bench: %d MiB release, fake GitHub at %s\n", total>>20, f.url)
+
+	key := filepath.Join(dir, "key")
+	if _, _, err := runCmd(ctx, dir, nil, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bench", "-f", key); err != nil {
+		return nil, err
+	}
+	pub, _ := os.ReadFile(key + ".pub")
+	fields := strings.Fields(string(pub))
+	allowed := filepath.Join(dir, "allowed_signers")
+	os.WriteFile(allowed, []byte("bench namespaces=\"ccmirror\" "+fields[0]+" "+fields[1]+"\n"), 0o644)
+	ccm := filepath.Join(bin, "ccmirror")
+	var rows []row
+
+	// Manual procedure: one curl after another, like the documented wget loop.
+	urls, err := releaseURLs(f)
+	if err != nil {
+		return nil, err
+	}
+	// GitHub answers with digests it computed at upload; the fake computes
+	// them on first use. Listing every release once before timing anything
+	// keeps that out of every row.
+	if err := prime(f); err != nil {
+		return nil, err
+	}
+	manual := filepath.Join(dir, "manual")
+	os.MkdirAll(filepath.Join(manual, "blobs"), 0o755)
+	before := f.servedBytes()
+	var curl measured
+	for _, u := range urls {
+		// --retry like wget, which retries 20 times by default.
+		m, _, err := runCmd(ctx, filepath.Join(manual, "blobs"), nil, "curl", "-sSfL", "--retry", "3", "--retry-all-errors", "-O", u)
+		if err != nil {
+			return nil, err
+		}
+		curl.add(m)
+	}
+	curlBytes := f.servedBytes() - before
+
+	cache := filepath.Join(dir, "cache")
+	bundle := filepath.Join(dir, "slurm.tar")
+	fetchArgs := []string{"fetch", "--quiet", "--github-url", f.url, "--sign-key", key, "--cache", cache,
+		"--concurrency", fmt.Sprint(c.concurrency), "-o", bundle, "slurm@2.5.0"}
+	before = f.servedBytes()
+	cold, _, err := runCmd(ctx, dir, nil, ccm, fetchArgs...)
+	if err != nil {
+		return nil, err
+	}
+	coldBytes := f.servedBytes() - before
+	limit := float64(coldBytes)/float64(c.bandwidth*int64(c.concurrency)) +
+		float64(len(urls)+4)*c.latency.Seconds()/float64(c.concurrency)
+	rows = append(rows, row{Size: total, Name: "cold fetch", Baseline: "sequential curl loop",
+		Seconds: cold.secs, BaseSeconds: curl.secs, Ratio: cold.secs / curl.secs, Target: 0.35,
+		Bytes: coldBytes, BaseBytes: curlBytes, RSS: cold.rss, BaseRSS: curl.rss,
+		Note: fmt.Sprintf("physical limit %.1fs, ccmirror at %.2fx of it (target 1.25x: %s)", limit, cold.secs/limit, verdict(cold.secs/limit, 1.25))})
+
+	before = f.servedBytes()
+	os.Remove(bundle)
+	warm, _, err := runCmd(ctx, dir, nil, ccm, fetchArgs...)
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, row{Size: total, Name: "warm re-fetch", Baseline: "cold fetch",
+		Seconds: warm.secs, BaseSeconds: cold.secs, Ratio: warm.secs / cold.secs, Target: 0.05,
+		Bytes: f.servedBytes() - before, BaseBytes: coldBytes, RSS: warm.rss, BaseRSS: cold.rss})
+
+	// sync with nothing new: the mirror job on the same cache, primed by
+	// one run, then timed on its second run.
+	syncOut := filepath.Join(dir, "mirror-out")
+	cfg := filepath.Join(dir, "mirror.yaml")
+	yaml := fmt.Sprintf("github_url: %s\nsign_key: %s\noutput: %s\ncache: %s\nconcurrency: %d\nprojects:\n  - ref: slurm\n    versions: [\"2.5.0\"]\n",
+		f.url, key, syncOut, cache, c.concurrency)
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		return nil, err
+	}
+	if _, _, err := runCmd(ctx, dir, nil, ccm, "sync", "--quiet", "--config", cfg); err != nil {
+		return nil, err
+	}
+	before = f.servedBytes()
+	syn, _, err := runCmd(ctx, dir, nil, ccm, "sync", "--quiet", "--config", cfg)
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, row{Size: total, Name: "sync, nothing new", Baseline: "cold fetch",
+		Seconds: syn.secs, BaseSeconds: cold.secs, Ratio: syn.secs / cold.secs,
+		Bytes: f.servedBytes() - before, BaseBytes: coldBytes, RSS: syn.rss, BaseRSS: cold.rss})
+
+	// verify vs sha256sum -c on the extracted files.
+	ext := filepath.Join(dir, "extracted")
+	os.MkdirAll(ext, 0o755)
+	if _, _, err := runCmd(ctx, dir, nil, "tar", "-xf", bundle, "-C", ext); err != nil {
+		return nil, err
+	}
+	// Sub-second rows are noisy: small sizes take the median of a few runs.
+	reps := c.reps
+	if reps <= 0 {
+		reps = 1
+		if total <= 1<<30 {
+			reps = 3
+		}
+	}
+	sum, err := median(reps, func(int) (measured, error) {
+		dropCaches()
+		m, _, err := runCmd(ctx, ext, nil, "sha256sum", "-c", "--quiet", "SHA256SUMS")
+		return m, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	ver, err := median(reps, func(int) (measured, error) {
+		dropCaches()
+		m, _, err := runCmd(ctx, dir, nil, ccm, "verify", "--allowed-signers", allowed, bundle)
+		return m, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, row{Size: total, Name: "verify", Baseline: "sha256sum -c",
+		Seconds: ver.secs, BaseSeconds: sum.secs, Ratio: ver.secs / sum.secs, Target: 1.3, RSS: ver.rss, BaseRSS: sum.rss})
+	os.RemoveAll(ext)
+
+	// install vs tar -xf + cp + chown -R.
+	u, _ := user.Current()
+	g, _ := user.LookupGroupId(u.Gid)
+	owner := u.Username + ":" + g.Name
+	man, err := median(reps, func(int) (measured, error) { return manualInstall(ctx, dir, bundle, owner) })
+	if err != nil {
+		return nil, err
+	}
+	inst, err := median(reps, func(i int) (measured, error) {
+		root := filepath.Join(dir, fmt.Sprintf("root%d", i))
+		os.RemoveAll(root)
+		os.MkdirAll(root, 0o755)
+		dropCaches()
+		m, _, err := runCmd(ctx, dir, nil, ccm, "install", "--allowed-signers", allowed,
+			"--root", root, "--owner", owner, "--builder", "native", bundle)
+		os.RemoveAll(root)
+		return m, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, row{Size: total, Name: "install", Baseline: "tar -xf + cp + chown -R",
+		Seconds: inst.secs, BaseSeconds: man.secs, Ratio: inst.secs / man.secs, Target: 1.2, RSS: inst.rss, BaseRSS: man.rss})
+	return rows, nil
+}
+
+// manualInstall times the documented procedure on the same bundle: unpack
+// the carried files, unpack the source into the version folder, copy the
+// blobs, chown everything.
+func manualInstall(ctx context.Context, dir, bundle, owner string) (measured, error) {
+	var total measured
+	x := filepath.Join(dir, "manual-x")
+	root := filepath.Join(dir, "manual-root", "work", "staging", "projects", "slurm")
+	os.RemoveAll(x)
+	os.RemoveAll(filepath.Join(dir, "manual-root"))
+	os.MkdirAll(x, 0o755)
+	os.MkdirAll(filepath.Join(root, "2.5.0"), 0o755)
+	os.MkdirAll(filepath.Join(root, "blobs"), 0o755)
+	dropCaches()
+	steps := [][]string{
+		{"tar", "-xf", bundle, "-C", x},
+		{"tar", "-xzf", filepath.Join(x, "projects/slurm/2.5.0/source.tar.gz"), "--strip-components=1", "-C", filepath.Join(root, "2.5.0")},
+		{"sh", "-c", "cp " + filepath.Join(x, "projects/slurm/blobs") + "/* " + filepath.Join(root, "blobs") + "/"},
+		{"chown", "-R", owner, filepath.Join(dir, "manual-root", "work", "staging")},
+	}
+	for _, s := range steps {
+		m, _, err := runCmd(ctx, dir, nil, s[0], s[1:]...)
+		if err != nil {
+			return total, err
+		}
+		total.add(m)
+	}
+	return total, nil
+}
+
+func verdict(ratio, target float64) string {
+	if ratio > target {
+		return "MISSED"
+	}
+	return "ok"
+}

@@ -1,0 +1,193 @@
+package staging
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/ccmirror/ccmirror/manifest"
+)
+
+// stream writes every payload file into the temporary folder while the
+// manifest reader hashes it; a mismatch surfaces as ErrVerify from the
+// last read.
+func (in *installer) stream(ctx context.Context, rd *manifest.Reader) error {
+	var total int64
+	buf := make([]byte, streamBufSize)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("bundle %s: %w", in.rep.Bundle, err)
+		}
+		name := "payload/" + p.File.Path
+		if err := in.troot.MkdirAll(path.Dir(name), 0o700); err != nil {
+			return err
+		}
+		f, err := in.troot.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.File.Path, err)
+		}
+		_, err = io.CopyBuffer(&hookWriter{w: f, total: &total, hook: in.sw.hook}, p, buf)
+		if err == nil {
+			in.durable.writeback(f)
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			if errors.Is(err, manifest.ErrVerify) {
+				return err // names the entry already
+			}
+			return fmt.Errorf("%s: %w", p.File.Path, err)
+		}
+		in.hook("payload:" + p.File.Path)
+	}
+}
+
+// streamBufSize is the buffer payload bytes are written from: few, large
+// writes.
+const streamBufSize = 1 << 20
+
+// hookWriter reports running byte totals to the install's hook.
+type hookWriter struct {
+	w     io.Writer
+	total *int64
+	hook  func(string)
+}
+
+func (h *hookWriter) Write(p []byte) (int, error) {
+	n, err := h.w.Write(p)
+	*h.total += int64(n)
+	if h.hook != nil {
+		h.hook("bytes:" + strconv.FormatInt(*h.total, 10))
+	}
+	return n, err
+}
+
+// buildProject unpacks project i's source and builds its version folder.
+func (in *installer) buildProject(ctx context.Context, i int) error {
+	pw := in.projects[i]
+	p := pw.p
+	label := fmt.Sprintf("%s@%s source", p.Name, p.Version)
+	pw.src = "src/" + strconv.Itoa(i)
+	pw.out = "out/" + strconv.Itoa(i)
+	f, err := in.troot.Open("payload/" + p.Source.Path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", label, err)
+	}
+	err = unpackSource(ctx, f, in.troot, pw.src, label, in.warn)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	in.hook("unpacked:" + p.Name)
+	ini, err := in.readINI(pw.src, label)
+	if err != nil {
+		return err
+	}
+	if ini.Name != p.Name {
+		return fmt.Errorf("%s: project.ini names project %q, the bundle says %q: %w", label, ini.Name, p.Name, manifest.ErrVerify)
+	}
+	if !manifest.ValidName(ini.Version) || ini.Version == "blobs" {
+		return fmt.Errorf("%s: project.ini version %q is not usable as a folder name: %w", label, ini.Version, manifest.ErrVerify)
+	}
+	if ini.Version != p.Tag && p.Tag != "" {
+		in.warn(fmt.Sprintf("%s: project.ini says version %s but the tag is %s; staging as %s/%s", label, ini.Version, p.Tag, p.Name, ini.Version))
+	}
+	for _, o := range in.projects[:i] {
+		if o.plan.Name == p.Name && o.plan.Version == ini.Version {
+			return fmt.Errorf("%s: two projects in the bundle build %s/%s: %w", label, p.Name, ini.Version, manifest.ErrVerify)
+		}
+	}
+	pw.plan.Version = ini.Version
+	pw.target = filepath.Join(ProjectsDir(in.root), p.Name, ini.Version)
+	pw.plan.Dir = pw.target
+	pw.iniBlobs = ini.Blobs
+	if err := in.troot.MkdirAll("out", 0o700); err != nil {
+		return err
+	}
+	switch in.builder {
+	case BuilderCycleCloud:
+		var inputs []blobInput
+		for _, bp := range in.blobs {
+			if bp.project != p.Name {
+				continue
+			}
+			if bp.carried {
+				inputs = append(inputs, blobInput{Name: bp.item.Path, Payload: bp.payload})
+			} else {
+				inputs = append(inputs, blobInput{Name: bp.item.Path, Staged: bp.target})
+			}
+		}
+		err = buildCycleCloud(ctx, in.troot, pw.src, pw.out, p.Name, in.cyclecloud, inputs, in.log, in.warn)
+	default:
+		err = buildNative(in.troot, pw.src, pw.out, in.warn)
+	}
+	if err != nil {
+		return fmt.Errorf("build %s/%s: %w", p.Name, ini.Version, err)
+	}
+	in.hook("built:" + p.Name)
+	return nil
+}
+
+func (in *installer) readINI(src, label string) (*manifest.ProjectINI, error) {
+	st, err := in.troot.Lstat(src + "/project.ini")
+	if err != nil || !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: no project.ini at the top of the source: %w", label, manifest.ErrVerify)
+	}
+	f, err := in.troot.Open(src + "/project.ini")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", label, err)
+	}
+	defer f.Close()
+	ini, err := manifest.ParseProjectINI(f, label+": project.ini")
+	if err != nil {
+		if !errors.Is(err, manifest.ErrVerify) {
+			err = fmt.Errorf("%w: %w", manifest.ErrVerify, err)
+		}
+		return nil, err
+	}
+	return ini, nil
+}
+
+// checkNamedBlobs makes sure CycleCloud will find every blob project.ini
+// names once the install is done: carried, required, or already staged.
+func (in *installer) checkNamedBlobs() error {
+	have := map[string]bool{}
+	for _, bp := range in.blobs {
+		have[bp.project+"/"+bp.item.Path] = true
+	}
+	var missing []string
+	for _, pw := range in.projects {
+		for _, b := range pw.iniBlobs {
+			if have[pw.p.Name+"/"+b] {
+				continue
+			}
+			if !manifest.ValidBlobName(b) {
+				missing = append(missing, fmt.Sprintf("%s/%s names unusable blob %q", pw.p.Name, pw.plan.Version, b))
+				continue
+			}
+			if st, err := os.Stat(filepath.Join(ProjectsDir(in.root), pw.p.Name, "blobs", filepath.FromSlash(b))); err == nil && st.Mode().IsRegular() {
+				in.warn(fmt.Sprintf("%s/%s: blob %s is not in the bundle; using the one already staged (hash not checked)", pw.p.Name, pw.plan.Version, b))
+				continue
+			}
+			missing = append(missing, fmt.Sprintf("%s/blobs/%s", pw.p.Name, b))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("project.ini names blobs the bundle does not carry and staging does not hold: %s: %w", strings.Join(missing, ", "), manifest.ErrVerify)
+	}
+	return nil
+}
