@@ -113,7 +113,7 @@ func Projects(deps []Dependency) []string {
 
 // matchBlob reports whether a jetpack download name is held: exactly, or,
 // for a name with variables ($V, ${V}, {v}, %s), as a pattern with at
-// least four literal characters. computed is true when the name is (all
+// least four literal characters besides its file extension. computed is true when the name is (all
 // but) a variable, so nothing can be told.
 func matchBlob(name string, held []string) (ok bool, match string, computed bool) {
 	for _, h := range held {
@@ -121,11 +121,12 @@ func matchBlob(name string, held []string) (ok bool, match string, computed bool
 			return true, h, false
 		}
 	}
-	re, literal := blobPattern(name)
+	re, _ := blobPattern(name)
 	if re == nil {
 		return false, "", false
 	}
-	if literal < 4 {
+	// A file extension alone says nothing: "${N}.tar.gz" is any archive.
+	if _, literal := blobPattern(trimExt(name)); literal < 4 {
 		return false, "", true
 	}
 	for _, h := range held {
@@ -162,4 +163,15 @@ func blobPattern(name string) (*regexp.Regexp, int) {
 		return nil, 0
 	}
 	return re, literal
+}
+
+// trimExt removes a blob's file extension (".tar.gz", ".rpm", …).
+func trimExt(name string) string {
+	l := strings.ToLower(name)
+	for _, ext := range []string{".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tar", ".zip", ".rpm", ".deb", ".whl", ".gz", ".sh", ".msi", ".exe"} {
+		if strings.HasSuffix(l, ext) {
+			return name[:len(name)-len(ext)]
+		}
+	}
+	return name
 }
