@@ -345,7 +345,7 @@ func Resolve(p *Project, h Holder) {
 		case computed:
 			f.Satisfied, f.Detail = false, "blob name is computed at run time: cannot tell whether it is "+where+"; jetpack download fails at boot if it is not"
 		default:
-			f.Satisfied, f.Detail = false, "MISSING: blob"+owner+" is not "+where+": jetpack download fails at boot"
+			f.Satisfied, f.Detail = false, "blob"+owner+" is not "+where+": jetpack download fails at boot"
 		}
 	}
 }
