@@ -211,3 +211,26 @@ func TestTagArchive(t *testing.T) {
 		t.Errorf("not gzip: %v", err)
 	}
 }
+
+// BenchmarkScanArchive scans a slurm-sized install archive: 500 scripts
+// and 32 MiB of incompressible wheels.
+func BenchmarkScanArchive(b *testing.B) {
+	files := map[string][]byte{}
+	for i := 0; i < 500; i++ {
+		files[fmt.Sprintf("pkg/scripts/s%03d.sh", i)] = []byte(strings.Repeat("# setup\nexport A=1\n", 50) + "dnf install -y munge\ncurl -fsSL https://packages.microsoft.com/config/rhel/9/x.rpm -o /tmp/x.rpm\npip install wheel\n")
+	}
+	noise := make([]byte, 32<<20)
+	for i := range noise {
+		noise[i] = byte(i*2654435761>>13) ^ byte(i>>7)
+	}
+	files["pkg/packages/big-1.0-py3-none-any.whl"] = noise
+	data := scantest.TarGz(files, nil)
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		as, err := ScanArchive(context.Background(), "x.tar.gz", bytes.NewReader(data), int64(len(data)), Limits{})
+		if err != nil || len(as.Findings) != 1500 {
+			b.Fatalf("%v, %d findings", err, len(as.Findings))
+		}
+	}
+}

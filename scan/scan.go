@@ -328,8 +328,8 @@ func Resolve(p *Project, h Holder) {
 			continue
 		}
 		proj := f.blobProject
-		if proj == "" {
-			proj = p.Name
+		if proj == "" || strings.ContainsAny(proj, "${}%") {
+			proj = p.Name // --project $CYCLECLOUD_PROJECT_NAME: this project
 		}
 		names, where := h.Blobs(proj)
 		ok, match, computed := matchBlob(f.Target, names)
