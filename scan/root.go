@@ -141,7 +141,8 @@ func scanStaged(ctx context.Context, h *rootHolder, nfd int, name, version strin
 	ini, err := readINI(vfd, lim)
 	switch {
 	case err != nil:
-		c.note(fmt.Sprintf("%s/project.ini: %v: scanning every staged blob archive", label, err))
+		// The parse error may quote the file; say only that it failed.
+		c.note(fmt.Sprintf("%s/project.ini: %s: scanning every staged blob archive", label, iniProblem(err)))
 		listed, _ = h.Blobs(name)
 	default:
 		listed = ini.Blobs
@@ -166,14 +167,28 @@ func scanStaged(ctx context.Context, h *rootHolder, nfd int, name, version strin
 	return p, nil
 }
 
+// iniProblem says why project.ini was not used without quoting it.
+func iniProblem(err error) string {
+	var pe iniOpenError
+	if errors.As(err, &pe) {
+		return pe.msg
+	}
+	return "not a valid project.ini"
+}
+
+// iniOpenError is a failure to open project.ini (not to parse it).
+type iniOpenError struct{ msg string }
+
+func (e iniOpenError) Error() string { return e.msg }
+
 // readINI reads a staged version's project.ini safely.
 func readINI(vfd int, lim Limits) (*manifest.ProjectINI, error) {
 	f, skip, err := openFileAt(vfd, "project.ini", "project.ini")
 	if err != nil {
-		return nil, errors.New(errnoText(err))
+		return nil, iniOpenError{errnoText(err)}
 	}
 	if skip != "" {
-		return nil, errors.New(skip + ", not read")
+		return nil, iniOpenError{skip + ", not read"}
 	}
 	defer f.Close()
 	return manifest.ParseProjectINI(io.LimitReader(f, lim.MaxFileSize), "project.ini")

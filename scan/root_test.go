@@ -39,12 +39,18 @@ func TestScanRoot(t *testing.T) {
 	must(os.Rename(filepath.Join(blobs, "azure_slurm_exporter-0.2.0.tar.gz"), filepath.Join(root, "exporter.tgz")))
 	must(os.Symlink(filepath.Join(root, "exporter.tgz"), filepath.Join(blobs, "azure_slurm_exporter-0.2.0.tar.gz")))
 
+	// A broken project.ini is reported without quoting it.
+	must(os.WriteFile(filepath.Join(pdir, "pbspro", "2.0.25", "project.ini"), []byte("[project]\nname = pbspro\n[blobs]\nFiles = /etc/SECRET-CONTENT\n"), 0o644))
+
 	rep, err := ScanRoot(context.Background(), root, RootOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(rep.Projects) != 2 || rep.Projects[0].Name != "pbspro" || rep.Projects[1].Name != "slurm" {
 		t.Fatalf("projects %+v", rep.Projects)
+	}
+	if pb := &rep.Projects[0]; !hasNote(pb, "pbspro/2.0.25/project.ini: not a valid project.ini") || strings.Contains(strings.Join(pb.Notes, " "), "SECRET") {
+		t.Errorf("pbspro notes %v", pb.Notes)
 	}
 	s := &rep.Projects[1]
 	// Built layout maps back to source paths.
