@@ -610,7 +610,20 @@ func (s *scriptScanner) containerURI(tool string, args []word, line int) {
 }
 
 func (s *scriptScanner) image(how, ref string, line int) {
-	s.add(KindContainer, ref, line, false, fmt.Sprintf("%s: image pulled from %s at boot (carry it in a custom VM image or a registry inside the air gap)", how, Registry(ref)))
+	reg := Registry(ref)
+	if local, why := localHost(stripPort(reg)); local {
+		s.add(KindContainer, ref, line, true, fmt.Sprintf("%s: image from a registry at a %s: reachable without the internet", how, why))
+		return
+	}
+	s.add(KindContainer, ref, line, false, fmt.Sprintf("%s: image pulled from %s at boot (carry it in a custom VM image or a registry inside the air gap)", how, reg))
+}
+
+// stripPort drops a ":port" from a host.
+func stripPort(h string) string {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		return host
+	}
+	return h
 }
 
 // Registry returns the registry host of an image reference

@@ -80,7 +80,7 @@ func needsOf(fs []Finding) needs {
 			n.addHost(hostOf(f.Target))
 		case KindContainer:
 			n.images[f.Target] = true
-			n.addHost(Registry(f.Target))
+			n.addHost(stripPort(Registry(f.Target)))
 		case KindPip:
 			if f.pypi {
 				n.pypi = true

@@ -84,6 +84,8 @@ func TestScanScript(t *testing.T) {
 			[]string{"1 container nvcr.io/nvidia/k8s/dcgm-exporter:3.3.7-3.5.0-ubuntu22.04 false"}},
 		{"docker -it and pull", "a.sh", "podman pull docker.io/library/ubuntu:22.04\ndocker run -it ubuntu bash\n",
 			[]string{"1 container docker.io/library/ubuntu:22.04 false", "2 container ubuntu false"}},
+		{"local registry", "a.sh", "docker pull localhost:5000/dcgm-exporter:3.3\n",
+			[]string{"1 container localhost:5000/dcgm-exporter:3.3 true"}},
 		{"enroot import", "a.sh", "enroot import -o /tmp/p.sqsh docker://nvcr.io#nvidia/pytorch:24.01-py3\n",
 			[]string{"1 container docker://nvcr.io#nvidia/pytorch:24.01-py3 false"}},
 		{"git clone", "a.sh", "git clone --depth 1 -b main https://github.com/Azure/cyclecloud-scalelib.git /opt/scalelib\ngit -C /opt clone /srv/local.git\n",
