@@ -32,6 +32,8 @@ func scanCommand(e *env) *cli.Command {
 			"tar, tar.gz, tgz and zip blobs, and lists each URL, OS package or repository, pip package,\n" +
 			"container image, git clone and jetpack download, with whether the bundle (or the staging\n" +
 			"tree) satisfies it, plus the projects the cluster templates include.\n" +
+			"--allowed-signers checks each bundle's signature first; without it the report says the bundle\n" +
+			"is unverified (hashes are still checked). A staging tree (--root) has no signature to check.\n" +
 			"Exit 0 after a scan; with --strict, 1 when anything is unsatisfied or the scan is incomplete.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Destination: &o.JSON, Usage: "print the report as JSON on stdout"},
@@ -55,10 +57,9 @@ func runScan(ctx context.Context, e *env, o *scanOptions) error {
 	var err error
 	switch {
 	case o.Root != "":
-		if o.Trust.AllowedSigners != "" && os.Getenv("CCMIRROR_ALLOWED_SIGNERS") != o.Trust.AllowedSigners {
-			return usagef("scan: --allowed-signers checks bundles; a staging tree (--root) has no signature")
-		}
-		// Its bad-input errors are errclass.ErrUsage (exit 2).
+		// --allowed-signers (often set for install through
+		// CCMIRROR_ALLOWED_SIGNERS) does not apply: a staging tree has no
+		// signature. Its bad-input errors are errclass.ErrUsage (exit 2).
 		rep, err = scan.ScanRoot(ctx, o.Root, scan.RootOptions{Filters: o.Args})
 	case len(o.Args) == 0:
 		return usagef("scan: name at least one BUNDLE, or --root DIR (see 'ccmirror scan --help')")
