@@ -43,10 +43,12 @@ func (s *scriptScanner) line(ln logical) {
 		for _, cmd := range splitShell(ln.text, s.lang) {
 			s.command(cmd, ln.n, &consumed, 0, false)
 		}
-	case langPython:
+	case langPython, langCLike:
 		for _, cmd := range splitCode(ln.text) {
 			s.anywhere(cmd, ln.n, &consumed)
 		}
+	case langDockerfile:
+		s.dockerfile(ln, &consumed)
 	case langRuby:
 		if s.heredoc != "" {
 			if strings.TrimSpace(ln.text) == s.heredoc {
@@ -77,6 +79,32 @@ var (
 	chefLiteral   = regexp.MustCompile(`["']([^"']+)["']`)
 	chefWordArray = regexp.MustCompile(`^%w[\[{(](.*)[\]})]$`)
 )
+
+var dockerInstr = regexp.MustCompile(`^\s*([A-Za-z]+)\s+(.*)$`)
+
+// dockerfile reads a Dockerfile line: FROM pulls an image, RUN runs shell.
+func (s *scriptScanner) dockerfile(ln logical, consumed *[]string) {
+	m := dockerInstr.FindStringSubmatch(ln.text)
+	if m == nil {
+		return
+	}
+	switch strings.ToUpper(m[1]) {
+	case "FROM":
+		for _, w := range strings.Fields(m[2]) {
+			if strings.HasPrefix(w, "--") {
+				continue
+			}
+			if w != "scratch" {
+				s.image("Dockerfile FROM", w, ln.n)
+			}
+			break
+		}
+	case "RUN":
+		for _, cmd := range splitShell(m[2], langShell) {
+			s.command(cmd, ln.n, consumed, 0, false)
+		}
+	}
+}
 
 // chef finds the chef resources that reach out: jetpack_download (a blob,
 // with the project line of its block) and package resources.

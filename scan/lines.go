@@ -27,6 +27,8 @@ const (
 	langRuby                   // rb (chef recipes): commands inside strings, chef resources
 	langRepo                   // yum .repo files: # and ; comments
 	langText                   // other text (configs, templates): URLs only
+	langCLike                  // js, ts, groovy, cs, java, go: // and /* */ comments, commands inside strings
+	langDockerfile             // Dockerfile: FROM images, RUN shell commands
 )
 
 // classify decides how to read a file from its name and first bytes.
@@ -50,6 +52,10 @@ func classify(name string, head []byte) lang {
 		return langRepo
 	case ".list", ".sources":
 		return langRepo
+	case ".js", ".mjs", ".ts", ".groovy", ".gradle", ".cs", ".java", ".go", ".kt":
+		return langCLike
+	case ".dockerfile", ".containerfile":
+		return langDockerfile
 	case ".md", ".txt", ".rst", ".html", ".htm", ".json", ".pdf", ".png", ".jpg", ".gif", ".svg",
 		".whl", ".gz", ".tgz", ".zip", ".tar", ".rpm", ".deb", ".xz", ".bz2", ".pyc", ".so", ".exe", ".dll",
 		".lock", ".csv", ".ipynb":
@@ -57,6 +63,9 @@ func classify(name string, head []byte) lang {
 	}
 	if base == "license" || base == "notice" || base == "readme" || base == "thirdpartynotice" {
 		return langSkip
+	}
+	if base == "dockerfile" || base == "containerfile" || strings.HasPrefix(base, "dockerfile.") {
+		return langDockerfile
 	}
 	if bytes.HasPrefix(head, []byte("#!")) {
 		first, _, _ := bytes.Cut(head, []byte("\n"))
@@ -186,7 +195,7 @@ func (lr *lineReader) continues(s string) bool {
 		return false
 	}
 	switch lr.lang {
-	case langShell, langPython:
+	case langShell, langPython, langDockerfile:
 		n := 0
 		for n < len(s) && s[len(s)-1-n] == '\\' {
 			n++
@@ -210,6 +219,8 @@ func (lr *lineReader) isComment(s string) bool {
 			strings.HasPrefix(l, "rem ") || strings.HasPrefix(l, "@rem ") || strings.HasPrefix(l, "rem\t")
 	case langRepo:
 		return strings.HasPrefix(t, "#") || strings.HasPrefix(t, ";")
+	case langCLike:
+		return strings.HasPrefix(t, "//")
 	default:
 		return strings.HasPrefix(t, "#")
 	}
@@ -228,6 +239,15 @@ func (lr *lineReader) uncomment(s string) string {
 	}
 	t := strings.TrimSpace(s)
 	switch lr.lang {
+	case langCLike:
+		if i := strings.Index(s, "/*"); i >= 0 && !inQuotes(s, i) {
+			rest := s[i+2:]
+			if j := strings.Index(rest, "*/"); j >= 0 {
+				return lr.uncomment(s[:i] + " " + rest[j+2:])
+			}
+			lr.inBlock, lr.blockEnd = true, "*/"
+			s = s[:i]
+		}
 	case langPowerShell:
 		if i := strings.Index(s, "<#"); i >= 0 && !inQuotes(s, i) {
 			rest := s[i+2:]
@@ -251,8 +271,32 @@ func (lr *lineReader) uncomment(s string) string {
 		return ""
 	}
 	switch lr.lang {
-	case langShell, langPython, langRuby, langPowerShell:
+	case langShell, langPython, langRuby, langPowerShell, langDockerfile:
 		return cutTrailingComment(s)
+	case langCLike:
+		return cutSlashComment(s)
+	}
+	return s
+}
+
+// cutSlashComment removes a " // comment" outside quotes (a URL's "://"
+// never follows white space).
+func cutSlashComment(s string) string {
+	var q byte
+	for i := 0; i+1 < len(s); i++ {
+		c := s[i]
+		switch {
+		case q != 0:
+			if c == '\\' {
+				i++
+			} else if c == q {
+				q = 0
+			}
+		case c == '\'' || c == '"' || c == '`':
+			q = c
+		case c == '/' && s[i+1] == '/' && (i == 0 || s[i-1] == ' ' || s[i-1] == '\t'):
+			return s[:i]
+		}
 	}
 	return s
 }
