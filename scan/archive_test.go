@@ -135,6 +135,16 @@ func TestScanArchiveHostile(t *testing.T) {
 			t.Errorf("%s: incomplete %v, notes %v, want one with %q", tc.name, as.Incomplete, as.Notes, tc.note)
 		}
 	}
+	// Notes are bounded too: a tree of links.
+	links := map[string]string{}
+	for i := 0; i < 3*maxNotes; i++ {
+		links[fmt.Sprintf("top/specs/default/cluster-init/files/l%04d", i)] = "/etc/passwd"
+	}
+	p, err := ScanTree(ctx, "x", "1", TagArchive(bytes.NewReader(scantest.TarGz(nil, links))), Limits{})
+	if err != nil || len(p.Notes) != maxNotes+1 || !strings.HasPrefix(p.Notes[maxNotes], "more than 200 notes") {
+		t.Errorf("%v: %d notes, last %q", err, len(p.Notes), p.Notes[len(p.Notes)-1])
+	}
+
 	// The line after a long one is still scanned.
 	as, _ = ScanArchive(ctx, "l.tar", bytes.NewReader(many(1, strings.Repeat("x", 300)+"\n"+script)), -1, Limits{MaxLineLength: 100})
 	if len(as.Findings) != 1 || as.Findings[0].Line != 2 {

@@ -160,7 +160,9 @@ func scanStaged(ctx context.Context, h *rootHolder, nfd int, name, version strin
 			return nil, err
 		}
 	}
-	c.notes = append(c.notes, h.notes(name)...)
+	for _, n := range h.notes(name) {
+		c.note(n)
+	}
 	p.Findings, p.Notes, p.Incomplete = c.findings, c.notes, c.incomplete
 	Resolve(p, h)
 	sortFindings(p.Findings)

@@ -203,15 +203,27 @@ func (c *collector) add(f Finding) {
 	c.findings = append(c.findings, f)
 }
 
+// maxNotes bounds the notes kept per project version.
+const maxNotes = 200
+
 // note records something the scan skipped on purpose (a link not followed).
-func (c *collector) note(s string) { c.notes = append(c.notes, s) }
+func (c *collector) note(s string) {
+	switch {
+	case len(c.notes) < maxNotes:
+		c.notes = append(c.notes, s)
+	case len(c.notes) == maxNotes:
+		c.notes = append(c.notes, fmt.Sprintf("more than %d notes: the rest are not listed", maxNotes))
+	}
+}
 
 // merge adds findings and notes of another scan.
 func (c *collector) merge(fs []Finding, notes []string, incomplete bool) {
 	for _, f := range fs {
 		c.add(f)
 	}
-	c.notes = append(c.notes, notes...)
+	for _, n := range notes {
+		c.note(n)
+	}
 	c.incomplete = c.incomplete || incomplete
 }
 
@@ -219,7 +231,7 @@ func (c *collector) merge(fs []Finding, notes []string, incomplete bool) {
 // is then incomplete.
 func (c *collector) cut(s string) {
 	c.incomplete = true
-	c.notes = append(c.notes, s)
+	c.note(s)
 }
 
 // ScanTree scans one project version's tree: every file under
