@@ -73,9 +73,9 @@ func (s *scriptScanner) line(ln logical) {
 
 var (
 	rubyHeredoc   = regexp.MustCompile(`<<[-~]?['"]?([A-Za-z_][A-Za-z0-9_]*)['"]?\s*$`)
-	chefJetpack   = regexp.MustCompile(`^\s*jetpack_download\s*\(?\s*(?:["']([^"']+)["']|([A-Za-z_][A-Za-z0-9_]*))`)
+	chefJetpack   = regexp.MustCompile(`^\s*jetpack_download(?:\s+|\s*\(\s*)(?:["']([^"']+)["']|([A-Za-z_][A-Za-z0-9_]*))`)
 	chefProject   = regexp.MustCompile(`^\s*project\s*\(?\s*["']([^"']+)["']`)
-	chefPackage   = regexp.MustCompile(`^\s*(package|yum_package|dnf_package|apt_package|zypper_package)\s*\(?\s*(.*?)\s*\)?\s*(\bdo\b.*)?$`)
+	chefPackage   = regexp.MustCompile(`^\s*(package|yum_package|dnf_package|apt_package|zypper_package)(?:\s+|\s*\(\s*)(.*?)\s*\)?\s*(\bdo\b.*)?$`)
 	chefLiteral   = regexp.MustCompile(`["']([^"']+)["']`)
 	chefWordArray = regexp.MustCompile(`^%w[\[{(](.*)[\]})]$`)
 )
@@ -154,7 +154,8 @@ func (s *scriptScanner) chef(ln logical) {
 // shown as {name}) after it are its words.
 func (s *scriptScanner) anywhere(ws []word, line int, consumed *[]string) {
 	for i := 0; i < len(ws); i++ {
-		if !ws[i].quoted || !knownProgram(cmdName(ws[i].s)) {
+		// "dnf install -y x" or ["dnf", …]; not "Running dnf install".
+		if !ws[i].quoted || !ws[i].first || !knownProgram(cmdName(ws[i].s)) {
 			continue
 		}
 		var cmd []word
@@ -163,7 +164,7 @@ func (s *scriptScanner) anywhere(ws []word, line int, consumed *[]string) {
 			case w.quoted:
 				cmd = append(cmd, w)
 			case identifier.MatchString(w.s):
-				cmd = append(cmd, word{"{" + w.s + "}", false})
+				cmd = append(cmd, word{s: "{" + w.s + "}"})
 			default:
 				goto done
 			}
@@ -239,7 +240,7 @@ func (s *scriptScanner) command(ws []word, line int, consumed *[]string, depth i
 	case name == "enroot" || name == "singularity" || name == "apptainer":
 		s.containerURI(name, args, line)
 	case name == "git":
-		s.git(args, line, consumed)
+		s.git(args, line, consumed, code)
 	case name == "jetpack":
 		s.jetpack(args, line)
 	case shells[name] && depth < maxDepth && !code:
@@ -680,8 +681,16 @@ var gitCloneValued = map[string]bool{"-b": true, "--branch": true, "--depth": tr
 	"--upload-pack": true, "--template": true, "--shallow-since": true, "--shallow-exclude": true,
 	"--server-option": true, "--bundle-uri": true, "--revision": true}
 
-// git reads git clone (and git submodule add) of a repository.
-func (s *scriptScanner) git(args []word, line int, consumed *[]string) {
+// repoLike reports whether s looks like a repository: a URL, scp-like
+// user@host:path, a path, or a name ending in .git.
+func repoLike(s string) bool {
+	return strings.Contains(s, "://") || strings.HasSuffix(s, ".git") || localPath(s) ||
+		strings.Contains(s, "@") && strings.Contains(s, ":") || strings.HasPrefix(s, "{")
+}
+
+// git reads git clone (and git submodule add) of a repository; code says
+// the command came from a string in Python or Ruby code.
+func (s *scriptScanner) git(args []word, line int, consumed *[]string, code bool) {
 	i := 0
 	for i < len(args) && strings.HasPrefix(args[i].s, "-") {
 		k, _, has := strings.Cut(args[i].s, "=")
@@ -701,8 +710,8 @@ func (s *scriptScanner) git(args []word, line int, consumed *[]string) {
 		return
 	}
 	pos := positional(rest, gitCloneValued)
-	if len(pos) == 0 {
-		return
+	if len(pos) == 0 || code && !repoLike(pos[0]) {
+		return // in code, "git clone failed" is a message
 	}
 	*consumed = append(*consumed, pos[0])
 	s.gitTarget(pos[0], line, "git "+verb)

@@ -11,6 +11,7 @@ import (
 type word struct {
 	s      string
 	quoted bool
+	first  bool // splitCode: the first word of its string literal
 }
 
 // maxWords bounds the words of one command: a line of a million ";" is
@@ -37,7 +38,7 @@ func splitShell(line string, lg lang) [][]word {
 		if skip {
 			skip = false
 		} else if len(cur) < maxWords {
-			cur = append(cur, word{b.String(), quoted})
+			cur = append(cur, word{s: b.String(), quoted: quoted})
 		}
 		b.Reset()
 		inWord, quoted = false, false
@@ -132,13 +133,15 @@ func splitCode(line string) [][]word {
 		b      strings.Builder
 		q      byte
 		quoted bool
+		first  bool // the literal just opened: its next word is its first
+		isHead bool // the word being read is the first of its literal
 	)
 	flushWord := func() {
 		if b.Len() > 0 && len(cur) < maxWords {
-			cur = append(cur, word{b.String(), quoted})
+			cur = append(cur, word{s: b.String(), quoted: quoted, first: isHead})
 		}
 		b.Reset()
-		quoted = false
+		quoted, isHead = false, false
 	}
 	flushCmd := func() {
 		flushWord()
@@ -154,9 +157,9 @@ func splitCode(line string) [][]word {
 			flushWord()
 			switch q {
 			case 0:
-				q = c
+				q, first = c, true
 			case c:
-				q = 0
+				q, first = 0, false
 			}
 		case c == '\\' && q != 0 && i+1 < len(line):
 			i++ // \n, \t, \" inside a literal: a separator
@@ -168,6 +171,7 @@ func splitCode(line string) [][]word {
 		default:
 			if b.Len() == 0 {
 				quoted = q != 0
+				isHead, first = first && q != 0, false
 			}
 			b.WriteByte(c)
 		}
