@@ -40,6 +40,7 @@ install() {
 		flock 9
 	fi
 	if [ "$(installed_version || true)" = "$AZURITE_VERSION" ]; then
+		exec 9>&-
 		return 0
 	fi
 	echo "azurite.sh: installing azurite@$AZURITE_VERSION into $PREFIX" >&2
@@ -49,6 +50,9 @@ install() {
 		cannot_install "npm install azurite@$AZURITE_VERSION failed (log: $PREFIX/npm-install.log)"
 	fi
 	[ -x "$BIN" ] || cannot_install "azurite-blob missing after install in $PREFIX"
+	# Release the install lock: a server started later must not inherit it,
+	# or every other start would wait on it for as long as that server runs.
+	exec 9>&-
 }
 
 free_port() {
