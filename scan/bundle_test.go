@@ -332,6 +332,12 @@ func TestScanBundleDamage(t *testing.T) {
 		t.Errorf("truncated: %v, want ErrVerify", err)
 	}
 
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := ScanBundle(ctx, bytes.NewReader(b), BundleOptions{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("canceled: %v", err)
+	}
+
 	notGzip := scantest.Healthagent()
 	notGzip.Archive = []byte("not a gzip tar")
 	if _, err := scanBundleFile(t, BundleOptions{}, nil, notGzip); !errors.Is(err, manifest.ErrVerify) || !strings.Contains(err.Error(), "source.tar.gz") {

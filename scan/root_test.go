@@ -42,6 +42,10 @@ func TestScanRoot(t *testing.T) {
 	// A broken project.ini is reported without quoting it.
 	must(os.WriteFile(filepath.Join(pdir, "pbspro", "2.0.25", "project.ini"), []byte("[project]\nname = pbspro\n[blobs]\nFiles = /etc/SECRET-CONTENT\n"), 0o644))
 
+	// A blob that is a FIFO is neither staged nor opened (that would block).
+	must(os.Remove(filepath.Join(blobs, "azure-slurm-pkg-4.0.9.tar.gz")))
+	must(syscall.Mkfifo(filepath.Join(blobs, "azure-slurm-pkg-4.0.9.tar.gz"), 0o644))
+
 	rep, err := ScanRoot(context.Background(), root, RootOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -73,6 +77,7 @@ func TestScanRoot(t *testing.T) {
 		"specs/scheduler/cluster-init/scripts/30-fifo.sh: FIFO, not followed",
 		"specs/execute/cluster-init/files: symbolic link, not followed",
 		"slurm/blobs/azure_slurm_exporter-0.2.0.tar.gz: symbolic link, not counted as staged",
+		"slurm/blobs/azure-slurm-pkg-4.0.9.tar.gz: FIFO, not counted as staged",
 	} {
 		if !hasNote(s, n) {
 			t.Errorf("no note %q in %v", n, s.Notes)
@@ -80,6 +85,16 @@ func TestScanRoot(t *testing.T) {
 	}
 	if len(s.Dependencies) != 0 {
 		t.Errorf("staged trees hold no templates, got dependencies %+v", s.Dependencies)
+	}
+
+	if f := find(t, s, KindBlob, "azure-slurm-pkg-${SLURM_PROJECT_VERSION}.tar.gz"); f.Satisfied {
+		t.Errorf("a blob that is a FIFO counted as staged: %+v", f)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := ScanRoot(ctx, root, RootOptions{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("canceled: %v", err)
 	}
 
 	// Filters.
