@@ -150,28 +150,34 @@ func (s *scriptScanner) chef(ln logical) {
 }
 
 // anywhere finds commands inside Python or Ruby code: a string literal
-// naming a known program starts one; the literals (and identifiers,
-// shown as {name}) after it are its words.
+// that starts with a known program is a command. A literal of several
+// words ("pip install wheel") is the whole command; a literal of one word
+// starts a list (["dnf", "install", "-y", pkg]) whose literals and
+// identifiers (shown as {name}) are its words.
 func (s *scriptScanner) anywhere(ws []word, line int, consumed *[]string) {
 	for i := 0; i < len(ws); i++ {
 		// "dnf install -y x" or ["dnf", …]; not "Running dnf install".
 		if !ws[i].quoted || !ws[i].first || !knownProgram(cmdName(ws[i].s)) {
 			continue
 		}
-		var cmd []word
-		for _, w := range ws[i:] {
+		whole := i+1 < len(ws) && ws[i+1].quoted && !ws[i+1].first
+		cmd := []word{ws[i]}
+		j := i + 1
+		for ; j < len(ws); j++ {
+			w := ws[j]
 			switch {
+			case whole && (!w.quoted || w.first):
 			case w.quoted:
 				cmd = append(cmd, w)
-			case identifier.MatchString(w.s):
+				continue
+			case !whole && identifier.MatchString(w.s):
 				cmd = append(cmd, word{s: "{" + w.s + "}"})
-			default:
-				goto done
+				continue
 			}
+			break
 		}
-	done:
 		s.command(cmd, line, consumed, 0, true)
-		return
+		i = j - 1
 	}
 }
 

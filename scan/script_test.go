@@ -108,6 +108,8 @@ func TestScanScript(t *testing.T) {
 			[]string{"1 blob pbspro-server.rpm false project=pbspro", "4 package munge false", "4 package jq false", "5 package /tmp/x.rpm true"}},
 		{"python log messages are not commands", "x.py", "log.info(\"Running dnf install for %s\", pkg)\nraise Exception(\"git clone failed\")\nrun(\"git clone https://github.com/a/b.git\")\n",
 			[]string{"3 git https://github.com/a/b.git false"}},
+		{"python literals", "x.py", "cmds = [\"pip install a\", \"dnf install -y b\"]\nrun([\"pip\", \"install\", \"--no-deps\", wheel_path])\n",
+			[]string{"1 pip a false", "1 package b false", "2 pip {wheel_path} false"}},
 		{"chef lookalikes", "x.rb", "package_name = \"x\"\njetpack_downloads = 3\npackage('jq')\n",
 			[]string{"3 package jq false"}},
 		{"chef heredoc is shell", "r.rb", "bash 'x' do\n  code <<-EOH\n    pip install virtualenv\n  EOH\nend\n",
