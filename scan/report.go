@@ -98,6 +98,19 @@ func needsOf(fs []Finding) needs {
 	return n
 }
 
+// hostList is the sorted hosts reached, PyPI included.
+func (n needs) hostList() []string {
+	var hs []string
+	for h := range n.hosts {
+		hs = append(hs, h)
+	}
+	if n.pypi && !n.hosts["pypi.org"] {
+		hs = append(hs, "pypi.org")
+	}
+	sort.Strings(hs)
+	return hs
+}
+
 func (n *needs) addHost(h string) {
 	if h == "" || strings.ContainsAny(h, "${}%<>") {
 		n.varHosts = true
@@ -315,6 +328,9 @@ func (r *Report) WriteText(w io.Writer) error {
 				ds = append(ds, s)
 			}
 			fmt.Fprintf(bw, "  depends on (cluster templates): %s\n", strings.Join(ds, ", "))
+		}
+		if hs := needsOf(p.Findings).hostList(); len(hs) > 0 {
+			fmt.Fprintf(bw, "  hosts reached at boot: %s\n", clean(strings.Join(hs, ", ")))
 		}
 		for _, n := range p.Notes {
 			fmt.Fprintf(bw, "  note: %s\n", clean(n))

@@ -32,6 +32,8 @@ func TestScanBundleCLI(t *testing.T) {
 		"specs/scheduler/cluster-init/scripts/10-install_azslurm_exporter.sh:5",
 		"blobs/azure-slurm-install-pkg-4.0.9.tar.gz!azure-slurm-install/slurmel8.repo:3",
 		"depends on (cluster templates): healthagent:default, monitoring:default:1.0.3",
+		"  hosts reached at boot: packages.microsoft.com, pypi.org\n",
+		"  hosts reached at boot: github.com, nvcr.io\n",
 		"blobs/monitoring-exporters-1.0.3.zip!exporters/install.sh:11",
 	} {
 		if !strings.Contains(out, want) {
