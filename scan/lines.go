@@ -386,6 +386,7 @@ func scanFile(ctx context.Context, c *collector, file, spec, name string, size i
 	return nil
 }
 
+// countingReader counts the bytes read through it.
 type countingReader struct {
 	r io.Reader
 	n int64

@@ -65,7 +65,7 @@ func ScanRoot(ctx context.Context, root string, o RootOptions) (*Report, error) 
 		return nil, fmt.Errorf("read %s: %v", dir, errnoText(err))
 	}
 	rep := &Report{Inputs: []Input{{Name: root, Trust: "staging tree (what install staged; no signature to check)"}}}
-	h := &rootHolder{pfd: pfd, dir: dir, lim: lim, held: map[string][]string{}}
+	h := &rootHolder{ctx: ctx, pfd: pfd, dir: dir, lim: lim, held: map[string][]string{}}
 	matched := map[string]bool{}
 	for _, name := range names {
 		if len(want) > 0 && want[name] == nil {
@@ -199,6 +199,7 @@ func readINI(vfd int, lim Limits) (*manifest.ProjectINI, error) {
 // rootHolder answers which blobs are staged, per project, reading each
 // project's blobs folder once.
 type rootHolder struct {
+	ctx    context.Context
 	pfd    int
 	dir    string
 	lim    Limits
@@ -229,7 +230,7 @@ func (h *rootHolder) Blobs(project string) ([]string, string) {
 		return nil, where
 	}
 	t := &stagedTree{fd: bfd, label: project + "/blobs", lim: h.lim, all: true}
-	err = t.Walk(context.Background(), func(e Entry) error {
+	err = t.Walk(h.ctx, func(e Entry) error {
 		if e.Skip != "" {
 			h.skips[project] = append(h.skips[project], fmt.Sprintf("%s/blobs/%s: %s, not counted as staged", project, e.Path, e.Skip))
 			return nil
