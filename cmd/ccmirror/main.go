@@ -86,6 +86,7 @@ var verbs = []func(*env) *cli.Command{
 	inspectCommand,
 	installCommand,
 	statusCommand,
+	scanCommand,
 	planCommand,
 	pushCommand,
 	pullCommand,

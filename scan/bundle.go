@@ -1,0 +1,152 @@
+package scan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/ccmirror/ccmirror/manifest"
+	"github.com/ccmirror/ccmirror/manifest/trust"
+)
+
+// BundleOptions says how to read a bundle.
+type BundleOptions struct {
+	// Name names the bundle in the report and in errors ("slurm-4.0.9.tar").
+	Name string
+	// Allowed, when set, is checked against the bundle's signature before
+	// anything is scanned: an unsigned or untrusted bundle fails (wrapping
+	// manifest.ErrVerify). Nil: the signature is not checked and the
+	// report says the bundle is unverified (the hashes are still checked
+	// while reading).
+	Allowed *trust.AllowedSigners
+	// Now is the time signature validity is checked at; nil: time.Now.
+	Now    func() time.Time
+	Limits Limits
+}
+
+// ScanBundle reads a whole bundle once with manifest's verifying reader and
+// scans every project version it carries: the node-side files of its
+// source archive (the GitHub tag archive, top folder stripped) and the
+// scripts inside each carried blob archive. A jetpack download of a blob
+// the bundle carries is satisfied; one of a blob it does not carry is not,
+// also when the manifest lists it as required (held by the server: scan
+// the staging tree with ScanRoot after install to confirm). Damage to the
+// bundle (hash, order, a corrupt source archive) fails with an error
+// wrapping manifest.ErrVerify; damage inside a blob archive is a note.
+func ScanBundle(ctx context.Context, r io.Reader, o BundleOptions) (*Report, error) {
+	name := o.Name
+	if name == "" {
+		name = "bundle"
+	}
+	rd, err := manifest.NewReader(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	in := Input{Name: name}
+	switch sig := rd.Signature(); {
+	case o.Allowed != nil && sig == nil:
+		return nil, fmt.Errorf("%s: bundle is unsigned (no %s), but --allowed-signers asks for a signature: %w", name, manifest.SignatureName, manifest.ErrVerify)
+	case o.Allowed != nil:
+		now := time.Now
+		if o.Now != nil {
+			now = o.Now
+		}
+		id, err := o.Allowed.Verify(rd.Sums(), sig, manifest.Namespace, now())
+		if err != nil {
+			if !errors.Is(err, manifest.ErrVerify) {
+				err = fmt.Errorf("%w: %w", manifest.ErrVerify, err)
+			}
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		in.Trust = fmt.Sprintf("signature checked: good signature by %s (%s)", id.Principal, id.Fingerprint)
+	case sig == nil:
+		in.Trust = "UNVERIFIED: the bundle is unsigned; hashes checked while reading"
+	default:
+		in.Trust = "UNVERIFIED: signature not checked (pass --allowed-signers FILE); hashes checked while reading"
+	}
+
+	m := rd.Manifest()
+	lim := o.Limits.orDefault()
+	type blobKey struct{ project, blob string }
+	sources := map[string]int{}      // source path -> project index
+	blobAt := map[string]blobKey{}   // blob path -> project and blob name
+	carried := map[string][]string{} // project name -> carried blob names
+	for i, p := range m.Projects {
+		sources[p.Source.Path] = i
+		for _, b := range p.Blobs {
+			blobAt[b.Path] = blobKey{p.Name, b.Name}
+			carried[p.Name] = append(carried[p.Name], b.Name)
+		}
+	}
+	trees := make([]*Project, len(m.Projects))
+	blobs := map[blobKey]*ArchiveScan{}
+	for {
+		pl, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if i, ok := sources[pl.File.Path]; ok {
+			p := m.Projects[i]
+			t, err := ScanTree(ctx, p.Name, p.Version, TagArchive(pl), lim)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", name, pl.File.Path, err)
+			}
+			trees[i] = t
+			continue
+		}
+		if k, ok := blobAt[pl.File.Path]; ok && IsArchive(k.blob) {
+			as, err := ScanArchive(ctx, k.blob, pl, pl.File.Size, lim)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", name, pl.File.Path, err)
+			}
+			blobs[k] = as
+		}
+	}
+
+	rep := &Report{Inputs: []Input{in}}
+	held := bundleHolder(carried)
+	for i, p := range m.Projects {
+		t := trees[i]
+		if t == nil {
+			return nil, fmt.Errorf("%s: %s was not read: %w", name, p.Source.Path, manifest.ErrVerify)
+		}
+		c := newCollector(lim)
+		c.merge(t.Findings, t.Notes, t.Incomplete)
+		for _, b := range p.Blobs {
+			if as := blobs[blobKey{p.Name, b.Name}]; as != nil {
+				c.merge(as.Findings, as.Notes, as.Incomplete)
+			}
+		}
+		required := map[string]bool{}
+		for _, b := range p.Required {
+			required[b.Name] = true
+			if IsArchive(b.Name) {
+				c.cut(fmt.Sprintf("blobs/%s: not carried (the server is expected to hold it): its scripts were not scanned", b.Name))
+			}
+		}
+		out := Project{Name: p.Name, Version: p.Version, Findings: c.findings, Dependencies: t.Dependencies,
+			Notes: c.notes, Incomplete: c.incomplete, From: name}
+		Resolve(&out, held)
+		for j := range out.Findings {
+			f := &out.Findings[j]
+			if f.Kind == KindBlob && !f.Satisfied && required[f.Target] && (f.blobProject == "" || f.blobProject == p.Name) {
+				f.Detail = "not carried: the bundle expects the server to hold this blob already; after install, confirm with ccmirror scan --root"
+			}
+		}
+		sortFindings(out.Findings)
+		rep.Projects = append(rep.Projects, out)
+	}
+	return rep, nil
+}
+
+// bundleHolder holds the blobs a bundle carries, by project name.
+type bundleHolder map[string][]string
+
+func (b bundleHolder) Blobs(project string) ([]string, string) {
+	return b[project], "carried by the bundle"
+}
