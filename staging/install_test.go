@@ -645,6 +645,8 @@ func TestConcurrentInstalls(t *testing.T) {
 		_, firstErr = e.install(bundle)
 	}()
 	<-locked
+	// A lower bound only (the install must honour its 300 ms wait); load
+	// can make it later, never earlier.
 	start := time.Now()
 	rep, err := e.install(bundle, func(o *InstallOptions) { o.LockWait = 300 * time.Millisecond })
 	if !errors.Is(err, ErrConflict) {

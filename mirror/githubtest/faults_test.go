@@ -98,6 +98,8 @@ func TestStall(t *testing.T) {
 	const name = "sge-2011.11-common.tgz"
 	u := assetInfo(t, s, "cyclecloud-gridengine", "2.1.0", name).URL
 	s.SetStall(name, 1000, time.Second)
+	// Lower bounds only: a stall of 1 s cannot end sooner, however loaded
+	// the machine; nothing here bounds how long it may take.
 	start := time.Now()
 	resp, body := get(t, u)
 	if d := time.Since(start); d < time.Second || resp.StatusCode != 200 || len(body) != 4096 {
