@@ -35,7 +35,7 @@ func updateCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:  "update",
 		Usage: "install what this CycleCloud server's project records want from a published mirror (signed index)",
-		UsageText: "ccmirror update --from SOURCE --allowed-signers FILE [--root DIR] [--cycle-server PATH] [--all-versions] [--dry-run] [--json] [--max-age DURATION] [--owner U:G] [--builder B]\n\n" +
+		UsageText: "ccmirror update --from SOURCE --allowed-signers FILE [--root DIR] [--state-dir DIR] [--cycle-server PATH] [--all-versions] [--dry-run] [--json] [--max-age DURATION] [--owner U:G] [--builder B]\n\n" +
 			"example: ccmirror update --from https://ACCOUNT.blob.core.windows.net/ccmirror --allowed-signers /etc/ccmirror/allowed_signers",
 		Description: "SOURCE is the sync job's publish: container URL (credentials as pull takes them) or a folder holding\n" +
 			"what sync wrote to its output: (copied as it is to media or through a one-way diode). update verifies\n" +
@@ -49,6 +49,7 @@ func updateCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "from", Destination: &o.From, Usage: "`SOURCE`: the publish container URL or the sync output folder (required)"},
 			allowedSignersFlag(&o.Trust.AllowedSigners),
 			rootFlag(&o.Root),
+			stateDirFlag(&o.StateDir),
 			&cli.StringFlag{Name: "cycle-server", Destination: &o.CyclePath, Usage: "the cycle_server command `PATH` (default ROOT/cycle_server)"},
 			&cli.BoolFlag{Name: "all-versions", Destination: &o.AllVersions, Usage: "install every project version CycleCloud knows, not only the highest of each project"},
 			&cli.BoolFlag{Name: "dry-run", Destination: &o.DryRun, Usage: "print the plan (install / already staged / not offered) and change nothing"},

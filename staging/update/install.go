@@ -20,12 +20,12 @@ import (
 	"github.com/ccmirror/ccmirror/staging"
 )
 
-// downloadsDir is where bundles are downloaded for a staging root.
-func downloadsDir(root string) string { return filepath.Join(stateDir(root), DownloadsDir) }
+// downloadsDir is where bundles are downloaded, in update's folder dir.
+func downloadsDir(dir string) string { return filepath.Join(dir, DownloadsDir) }
 
 // downloadPath is where the bundle with this sha256 is downloaded: named
 // by content, so a partial download resumes only into the same bundle.
-func downloadPath(root, sum string) string { return filepath.Join(downloadsDir(root), sum+".tar") }
+func downloadPath(dir, sum string) string { return filepath.Join(downloadsDir(dir), sum+".tar") }
 
 // installAll installs every offered version in order; a failing one is
 // recorded and the others still run.
@@ -55,7 +55,7 @@ func (u *updater) installAll(ctx context.Context, ix *index.Index) {
 // sweep removes downloads of bundles this run does not want (left by runs
 // whose index has moved on), so partial files do not pile up.
 func (u *updater) sweep() {
-	dir := downloadsDir(u.root)
+	dir := downloadsDir(u.dir)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return
@@ -83,6 +83,7 @@ func (u *updater) installOne(ctx context.Context, it *Item) error {
 	}
 	irep, err := staging.Install(ctx, r, it.File, staging.InstallOptions{
 		Root:     u.root,
+		StateDir: u.o.StateDir,
 		Owner:    u.o.Owner,
 		Builder:  u.o.Builder,
 		Verify:   staging.VerifyOptions{Allowed: u.o.Allowed},
@@ -179,11 +180,11 @@ func checkBundle(ctx context.Context, rs io.ReadSeeker, it *Item, where string) 
 // download fetches a bundle into the state folder (or reuses a complete
 // earlier download), checks it and opens it.
 func (u *updater) download(ctx context.Context, d Downloader, it *Item) (io.Reader, func(error), error) {
-	dir := downloadsDir(u.root)
+	dir := downloadsDir(u.dir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("downloads folder: %w", err)
 	}
-	path := downloadPath(u.root, it.SHA256)
+	path := downloadPath(u.dir, it.SHA256)
 	if _, err := os.Lstat(path); err == nil {
 		u.log.Info("using an earlier complete download", "bundle", it.File, "path", path)
 	} else {
@@ -203,11 +204,11 @@ func (u *updater) download(ctx context.Context, d Downloader, it *Item) (io.Read
 // copyLocal copies a non-seekable stream into the state folder, then
 // checks and opens it.
 func (u *updater) copyLocal(ctx context.Context, r io.Reader, it *Item) (io.Reader, func(error), error) {
-	dir := downloadsDir(u.root)
+	dir := downloadsDir(u.dir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("downloads folder: %w", err)
 	}
-	path := downloadPath(u.root, it.SHA256)
+	path := downloadPath(u.dir, it.SHA256)
 	f, err := atomicfile.Create(path, 0o600)
 	if err != nil {
 		return nil, nil, err

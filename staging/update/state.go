@@ -34,8 +34,12 @@ const (
 	maxSequencesSize = 1 << 20
 )
 
-// stateDir is update's folder for a staging root.
-func stateDir(root string) string { return filepath.Join(staging.StateDir(root), Dir) }
+// updateDir is update's folder in the state folder state.
+func updateDir(state string) string { return filepath.Join(state, Dir) }
+
+// stateDir is update's folder for a staging root with the default state
+// folder.
+func stateDir(root string) string { return updateDir(staging.StateDir(root)) }
 
 // SequencesPath is the file recording the accepted index sequences of a
 // staging root.

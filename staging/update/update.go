@@ -54,6 +54,10 @@ type Options struct {
 	// Root is the CycleCloud installation folder; "" means
 	// staging.DefaultRoot.
 	Root string
+	// StateDir is ccmirror's state folder; "" means staging.StateDir(Root).
+	// It is checked with staging.CheckStateDir before anything in it is
+	// trusted.
+	StateDir string
 	// CyclePath is the cycle_server command; "" means <Root>/cycle_server.
 	CyclePath string
 	// AllVersions wants every project version CycleCloud knows, not only
@@ -225,6 +229,11 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		return rep, fmt.Errorf("update: root %s: %w", o.Root, err)
 	}
 	u.root, rep.Root = root, root
+	state := o.StateDir
+	if state == "" {
+		state = staging.StateDir(root)
+	}
+	u.o.StateDir, u.dir = state, updateDir(state)
 	if err := staging.CheckRoot(root); err != nil {
 		return rep, fmt.Errorf("update: %w", err)
 	}
@@ -262,6 +271,8 @@ type updater struct {
 	now  func() time.Time
 	rep  *Report
 	root string
+	// dir is update's own folder in the state folder.
+	dir  string
 	errs []error
 }
 
@@ -274,9 +285,9 @@ func (u *updater) warn(msg string) {
 
 // lock takes update's own lock, so two runs never share a download.
 func (u *updater) lock(ctx context.Context) (*flock.Lock, error) {
-	dir := stateDir(u.root)
-	if err := os.MkdirAll(staging.StateDir(u.root), 0o755); err != nil {
-		return nil, fmt.Errorf("update: ccmirror state folder: %w", err)
+	dir := u.dir
+	if err := staging.CheckStateDir(u.o.StateDir, true); err != nil {
+		return nil, fmt.Errorf("update: %w", err)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("update: ccmirror state folder: %w", err)
@@ -326,7 +337,7 @@ func (u *updater) readIndex(ctx context.Context) (*index.Index, *trust.Identity,
 // lock unless dry run), warns about its age, and records its sequence.
 func (u *updater) accept(ix *index.Index, id *trust.Identity, sum string) error {
 	src := u.o.Source
-	seqPath := SequencesPath(u.root)
+	seqPath := filepath.Join(u.dir, SequencesName)
 	seqs, err := loadSequences(seqPath)
 	if err != nil {
 		return fmt.Errorf("update: %w", err)
@@ -421,7 +432,7 @@ func readObject(ctx context.Context, src Source, name string, max int64) ([]byte
 // index offers (to install, oldest first), what is staged and what is not
 // offered.
 func (u *updater) decide(ctx context.Context, ix *index.Index) error {
-	_, prep, err := plan.Make(ctx, plan.Options{Root: u.root, CyclePath: u.o.CyclePath, AllVersions: u.o.AllVersions})
+	_, prep, err := plan.Make(ctx, plan.Options{Root: u.root, StateDir: u.o.StateDir, CyclePath: u.o.CyclePath, AllVersions: u.o.AllVersions})
 	if err != nil {
 		return fmt.Errorf("update: %w", err)
 	}

@@ -421,7 +421,7 @@ func TestDownloaderResumes(t *testing.T) {
 	if !s.staged("demo", "1.0.0") {
 		t.Error("not installed after the resumed download")
 	}
-	if ents, _ := os.ReadDir(downloadsDir(s.root)); len(ents) != 0 {
+	if ents, _ := os.ReadDir(downloadsDir(stateDir(s.root))); len(ents) != 0 {
 		t.Errorf("downloads left after install: %v", ents)
 	}
 	// A download that does not match the index is removed and refused.
@@ -434,7 +434,7 @@ func TestDownloaderResumes(t *testing.T) {
 	if _, err := run(t, o); !errors.Is(err, manifest.ErrVerify) {
 		t.Errorf("bad download: %v", err)
 	}
-	if ents, _ := os.ReadDir(downloadsDir(s.root)); len(ents) != 0 {
+	if ents, _ := os.ReadDir(downloadsDir(stateDir(s.root))); len(ents) != 0 {
 		t.Errorf("a bad download was kept: %v", ents)
 	}
 }
@@ -456,5 +456,48 @@ func TestBundleHoldsOtherVersion(t *testing.T) {
 	}
 	if s.staged("demo", "1.0.0") || s.staged("demo", "2.0.0") {
 		t.Error("something was staged")
+	}
+}
+
+// TestStateDirChosenAndChecked: update keeps its sequences in the state
+// folder it is given, and refuses one that another account could write,
+// with nothing staged and nothing recorded.
+func TestStateDirChosenAndChecked(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root: the state folder must be root's own")
+	}
+	m := newMirror(t)
+	m.add("demo", "1.0.0")
+	m.publish(3, nil)
+
+	open := filepath.Join(t.TempDir(), "open")
+	if err := os.Mkdir(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	s := newServer(t, "demo@1.0.0")
+	o := s.opts(m)
+	o.StateDir = filepath.Join(open, "state")
+	if _, err := run(t, o); err == nil || !strings.Contains(err.Error(), open) {
+		t.Fatalf("update with a world-writable state folder: %v, want a refusal naming %s", err, open)
+	}
+	if s.staged("demo", "1.0.0") {
+		t.Error("a refused update staged a version")
+	}
+	if _, err := os.Stat(filepath.Join(o.StateDir, Dir, SequencesName)); err == nil {
+		t.Error("a refused update recorded a sequence")
+	}
+
+	o.StateDir = filepath.Join(t.TempDir(), "state")
+	if _, err := run(t, o); err != nil {
+		t.Fatalf("update with its own state folder: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(o.StateDir, Dir, SequencesName)); err != nil {
+		t.Errorf("the sequence is not kept in the chosen state folder: %v", err)
+	}
+	if !s.staged("demo", "1.0.0") {
+		t.Error("demo 1.0.0 not staged")
 	}
 }
