@@ -19,6 +19,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/ccmirror/ccmirror/internal/regfile"
 	"github.com/ccmirror/ccmirror/mirror"
 	"github.com/ccmirror/ccmirror/transport/blob"
 )
@@ -161,17 +162,10 @@ func ParsePolicy(s string) (Policy, error) {
 
 // LoadConfig reads and parses the config file at path.
 func LoadConfig(path string) (*Config, error) {
-	f, err := os.Open(path)
+	// regfile never blocks on a FIFO or device given as the config.
+	b, err := regfile.ReadFile(path, maxConfigSize, regfile.Options{})
 	if err != nil {
 		return nil, &configError{msg: "config: " + err.Error(), cause: err}
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
-	if err != nil {
-		return nil, &configError{msg: fmt.Sprintf("config %s: %v", path, err), cause: err}
-	}
-	if len(b) > maxConfigSize {
-		return nil, &configError{msg: fmt.Sprintf("config %s: larger than %d bytes", path, maxConfigSize)}
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -200,5 +201,18 @@ func TestParsePolicy(t *testing.T) {
 				t.Errorf("ParsePolicy(%q).String() = %q does not parse back", tc.in, got.String())
 			}
 		}
+	}
+}
+
+// TestLoadConfigRefusesFIFO: a FIFO given as the config is refused at once
+// (nothing writes to it, so a plain open would wait forever).
+func TestLoadConfigRefusesFIFO(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mirror.yaml")
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	_, err := LoadConfig(path)
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "FIFO") || !strings.Contains(err.Error(), path) {
+		t.Fatalf("LoadConfig(FIFO) = %v, want a config error naming the FIFO", err)
 	}
 }
