@@ -29,8 +29,8 @@ import (
 	"time"
 
 	"github.com/ccmirror/ccmirror/manifest"
+	"github.com/ccmirror/ccmirror/scan"
 	"github.com/hashicorp/go-retryablehttp"
-	"golang.org/x/sync/errgroup"
 )
 
 // Version is the tool version written into every manifest ("ccmirror
@@ -63,6 +63,14 @@ type Options struct {
 	// HTTPClient is the base client every request goes through (its
 	// Transport and redirect policy); nil means a tuned default.
 	HTTPClient *http.Client
+	// WithDeps adds, transitively, every project the cluster templates of
+	// the fetched releases include ([[[cluster-init
+	// cyclecloud/NAME:SPEC[:VERSION]]]] naming a known short name, see
+	// KnownProjects): the version the template gives, else the latest by
+	// RankReleases. A project version already in the bundle is not added
+	// again (a dependency without a version is met by any version of its
+	// repository), so cycles end. Without it, Result.LeftOut lists them.
+	WithDeps bool
 	// Have reports whether the server the bundle is for already holds blob
 	// (a name from project.ini or a release asset) of project with this
 	// sha256. Such blobs are not carried: Project.Required lists them.
@@ -122,6 +130,14 @@ type Result struct {
 	CacheHits int
 	// Resolved says what each ref resolved to and, for "latest", why.
 	Resolved []Resolution
+	// LeftOut lists the projects the templates include that the bundle
+	// does not carry: all of them without Options.WithDeps, with it those
+	// no repository is known for.
+	LeftOut []LeftOut `json:"-"`
+	// Readiness is the scan (package scan) of every project version the
+	// bundle carries: what its nodes will still reach at boot. Nil when
+	// the scan failed (a warning says why).
+	Readiness *scan.Report `json:"-"`
 	// Warnings are notes a user should read (e.g. a project.ini version
 	// that differs from the tag); they are also logged.
 	Warnings []string
@@ -161,6 +177,7 @@ type fetchRun struct {
 	mu       sync.Mutex
 	warnings []string
 	relLists map[string]*releaseList // OWNER/REPO -> every release
+	leftOut  []LeftOut
 
 	pool *pool // the downloads
 }
@@ -239,8 +256,12 @@ func (f *Fetcher) Fetch(ctx context.Context, refs []Ref, out string) (*Result, e
 		Downloaded: run.net.Load(),
 		Cached:     run.saved.Load(),
 		CacheHits:  int(run.hits.Load()),
-		Warnings:   run.warnings,
+		LeftOut:    run.leftOut,
 	}
+	if res.Readiness, err = run.readiness(ctx, plans); err != nil {
+		run.warn("readiness scan failed; run ccmirror scan on the bundle", "error", err.Error())
+	}
+	res.Warnings = run.warnings
 	for _, p := range plans {
 		res.Resolved = append(res.Resolved, Resolution{Ref: p.ref.String(), Tag: p.rel.Tag, Note: p.note})
 	}
@@ -255,25 +276,14 @@ func (f *Fetcher) Fetch(ctx context.Context, refs []Ref, out string) (*Result, e
 func (r *fetchRun) produce(ctx context.Context, refs []Ref, out *string) ([]*projectPlan, *manifest.Manifest, []manifest.Entry, error) {
 	run, f := r, r.f
 	prog := r.prog
-	// Phase 1: resolve every ref, fetch its source archive, read
-	// project.ini, decide where each blob comes from.
-	plans := make([]*projectPlan, len(refs))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(f.o.Concurrency)
-	for i, ref := range refs {
-		g.Go(func() error {
-			p, err := r.resolve(gctx, ref)
-			plans[i] = p
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return plans, nil, nil, ctxErr(ctx, err)
-	}
-	plans, err := run.dedupe(plans)
+	// Phase 1: resolve every ref (and with WithDeps every dependency),
+	// fetch its source archive, read project.ini and scan it, decide
+	// where each blob comes from.
+	plans, left, err := r.resolveAll(ctx, refs)
 	if err != nil {
-		return nil, nil, nil, err
+		return plans, nil, nil, err
 	}
+	r.leftOut = left
 	if err := missingError(plans); err != nil {
 		return plans, nil, nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/ccmirror/ccmirror/manifest"
+	"github.com/ccmirror/ccmirror/scan"
 )
 
 // Releases lists the releases of OWNER/REPO, newest first, drafts
@@ -57,8 +58,10 @@ type projectPlan struct {
 	ini     *manifest.ProjectINI
 	blobs   []*blobPlan
 	missing []string
-	looked  []string // where missing blobs were looked for
-	note    string   // how "latest" was resolved, "" for a tag
+	looked  []string      // where missing blobs were looked for
+	note    string        // how "latest" was resolved, "" for a tag
+	tree    *scan.Project // the scan of the source tree: node-side findings, template dependencies
+	by      *projectPlan  // with --with-deps: the project whose templates included this one; nil for a ref given
 }
 
 func (p *projectPlan) label() string { return "fetch " + p.ref.Name() + "@" + p.rel.Tag }
@@ -83,11 +86,11 @@ func (r *fetchRun) resolve(ctx context.Context, ref Ref) (*projectPlan, error) {
 	if err := r.fetchArchive(ctx, p); err != nil {
 		return nil, err
 	}
-	scan, err := scanArchive(ctx, f.cache.objectPath(p.archive.SHA256))
+	src, err := scanArchive(ctx, f.cache.objectPath(p.archive.SHA256))
 	if err != nil {
 		return p, fmt.Errorf("%s: %w", p.label(), err)
 	}
-	ini, err := manifest.ParseProjectINI(bytes.NewReader(scan.projectINI), ref.Repository()+"@"+rel.Tag+"/project.ini")
+	ini, err := manifest.ParseProjectINI(bytes.NewReader(src.projectINI), ref.Repository()+"@"+rel.Tag+"/project.ini")
 	if err != nil {
 		return p, fmt.Errorf("%s: %w", p.label(), err)
 	}
@@ -102,7 +105,12 @@ func (r *fetchRun) resolve(ctx context.Context, ref Ref) (*projectPlan, error) {
 	f.log.Info("resolved", "project", ini.Name, "version", ini.Version, "repository", ref.Repository(),
 		"tag", rel.Tag, "commit", p.commit, "blobs", len(ini.Blobs), "assets", len(rel.Assets))
 
-	if err := r.locate(ctx, p, scan); err != nil {
+	// What the nodes reach and the projects the templates include: read
+	// once here, for fetch --with-deps and the readiness summary.
+	if p.tree, err = scanSource(ctx, f.cache.objectPath(p.archive.SHA256), ini); err != nil {
+		return p, fmt.Errorf("%s: %w", p.label(), err)
+	}
+	if err := r.locate(ctx, p, src); err != nil {
 		return p, err
 	}
 	return p, nil

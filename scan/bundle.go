@@ -109,44 +109,68 @@ func ScanBundle(ctx context.Context, r io.Reader, o BundleOptions) (*Report, err
 	}
 
 	rep := &Report{Inputs: []Input{in}}
-	held := bundleHolder(carried)
+	held := Carried(carried)
 	for i, p := range m.Projects {
 		t := trees[i]
 		if t == nil {
 			return nil, fmt.Errorf("%s: %s was not read: %w", name, p.Source.Path, manifest.ErrVerify)
 		}
-		c := newCollector(lim)
-		c.merge(t.Findings, t.Notes, t.Incomplete)
+		var archives []*ArchiveScan
 		for _, b := range p.Blobs {
 			if as := blobs[blobKey{p.Name, b.Name}]; as != nil {
-				c.merge(as.Findings, as.Notes, as.Incomplete)
+				archives = append(archives, as)
 			}
 		}
-		required := map[string]bool{}
+		var required []string
 		for _, b := range p.Required {
-			required[b.Name] = true
-			if IsArchive(b.Name) {
-				c.cut(fmt.Sprintf("blobs/%s: not carried (the server is expected to hold it): its scripts were not scanned", b.Name))
-			}
+			required = append(required, b.Name)
 		}
-		out := Project{Name: p.Name, Version: p.Version, Findings: c.findings, Dependencies: t.Dependencies,
-			Notes: c.notes, Incomplete: c.incomplete, From: name}
-		Resolve(&out, held)
-		for j := range out.Findings {
-			f := &out.Findings[j]
-			if f.Kind == KindBlob && !f.Satisfied && required[f.Target] && (f.blobProject == "" || f.blobProject == p.Name) {
-				f.Detail = "not carried: the bundle expects the server to hold this blob already; after install, confirm with ccmirror scan --root"
-			}
-		}
-		sortFindings(out.Findings)
+		out := Join(t, archives, required, held, lim)
+		out.From = name
 		rep.Projects = append(rep.Projects, out)
 	}
 	return rep, nil
 }
 
-// bundleHolder holds the blobs a bundle carries, by project name.
-type bundleHolder map[string][]string
+// Join makes one project version's scan from the scan of its source tree
+// (ScanTree) and those of the blob archives a bundle carries for it
+// (ScanArchive): findings and notes merged within lim, blob findings
+// resolved against h, sorted. required names the blobs the bundle leaves
+// to the server (manifest Project.Required): their scripts are not
+// scanned, which makes the scan incomplete, and a jetpack download of one
+// says to confirm after install. ScanBundle builds every project with it;
+// fetch does too, from the files it just bundled.
+func Join(tree *Project, archives []*ArchiveScan, required []string, h Holder, lim Limits) Project {
+	c := newCollector(lim)
+	c.merge(tree.Findings, tree.Notes, tree.Incomplete)
+	for _, as := range archives {
+		c.merge(as.Findings, as.Notes, as.Incomplete)
+	}
+	req := map[string]bool{}
+	for _, b := range required {
+		req[b] = true
+		if IsArchive(b) {
+			c.cut(fmt.Sprintf("blobs/%s: not carried (the server is expected to hold it): its scripts were not scanned", b))
+		}
+	}
+	out := Project{Name: tree.Name, Version: tree.Version, Findings: c.findings, Dependencies: tree.Dependencies,
+		Notes: c.notes, Incomplete: c.incomplete, From: tree.From}
+	Resolve(&out, h)
+	for j := range out.Findings {
+		f := &out.Findings[j]
+		if f.Kind == KindBlob && !f.Satisfied && req[f.Target] && (f.blobProject == "" || f.blobProject == out.Name) {
+			f.Detail = "not carried: the bundle expects the server to hold this blob already; after install, confirm with ccmirror scan --root"
+		}
+	}
+	sortFindings(out.Findings)
+	return out
+}
 
-func (b bundleHolder) Blobs(project string) ([]string, string) {
+// Carried is a Holder of the blobs a bundle carries: blob names by
+// project name.
+type Carried map[string][]string
+
+// Blobs lists the blobs carried for project.
+func (b Carried) Blobs(project string) ([]string, string) {
 	return b[project], "carried by the bundle"
 }

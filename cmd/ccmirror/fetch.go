@@ -33,6 +33,7 @@ type fetchOptions struct {
 	AllowedSigners string
 	SplitSize      string
 	Force          bool
+	WithDeps       bool
 	Quiet          bool
 	JSON           bool
 }
@@ -62,6 +63,7 @@ func fetchCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "allowed-signers", EnvVars: []string{"CCMIRROR_ALLOWED_SIGNERS"}, Destination: &o.AllowedSigners, Usage: "with --request: require the request to be signed by a key in this allowed_signers `FILE`"},
 			&cli.StringFlag{Name: "split-size", Destination: &o.SplitSize, Usage: "cut the bundle into parts of `SIZE` (e.g. 4095M for FAT32) plus a signed part list"},
 			&cli.BoolFlag{Name: "force", Destination: &o.Force, Usage: "replace an existing -o FILE that holds a different bundle"},
+			&cli.BoolFlag{Name: "with-deps", Destination: &o.WithDeps, Usage: "add, transitively, the projects the releases' cluster templates include (healthagent, monitoring, …)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Destination: &o.Quiet, Usage: "print only warnings and errors"},
 			&cli.BoolFlag{Name: "json", Destination: &o.JSON, Usage: "print a JSON summary on stdout"},
 		),
@@ -117,6 +119,7 @@ func runFetch(ctx context.Context, e *env, o *fetchOptions) error {
 		CacheDir:    o.Cache,
 		Concurrency: o.Concurrency,
 		BlobDirs:    o.BlobDirs,
+		WithDeps:    o.WithDeps,
 		Log:         log,
 	}
 	if signer != nil {
@@ -172,17 +175,59 @@ func runFetch(ctx context.Context, e *env, o *fetchOptions) error {
 			return err
 		}
 	}
+	if line := leftOutLine(res.LeftOut); line != "" {
+		e.warn(line)
+	}
+	scanArg := res.Path
+	if parts != nil {
+		scanArg = split.ListName(res.Path)
+	}
+	ready := readinessOf(res.Readiness, "ccmirror scan "+scanArg)
 	if o.JSON {
 		return writeJSON(e.stdout, struct {
 			*mirror.Result
-			Parts *split.List `json:"parts,omitempty"`
-		}{res, parts})
+			Parts     *split.List      `json:"parts,omitempty"`
+			LeftOut   []mirror.LeftOut `json:"left_out"`
+			Readiness []readiness      `json:"readiness"`
+		}{res, parts, nonNil(res.LeftOut), ready})
 	}
 	printFetchResult(e, res, signer != nil)
 	if parts != nil {
 		fmt.Fprintf(e.stdout, "split into %d parts of at most %s: %s.001 … and %s\n", parts.Count, text.HumanBytes(partSize), res.Path, split.ListName(res.Path))
 	}
+	if !o.Quiet {
+		printReadiness(e, ready)
+	}
 	return nil
+}
+
+// leftOutLine is the one line fetch prints when the releases' cluster
+// templates include projects the bundle does not carry, "" when none.
+func leftOutLine(left []mirror.LeftOut) string {
+	var add, cannot []string
+	for _, l := range left {
+		s := l.String() + " (" + strings.Join(l.By, ", ") + ")"
+		if l.Reason != "" {
+			cannot = append(cannot, s+": "+l.Reason)
+		} else {
+			add = append(add, s)
+		}
+	}
+	var parts []string
+	if len(add) > 0 {
+		parts = append(parts, "left out "+strings.Join(add, ", ")+", included by the cluster templates; --with-deps adds them")
+	}
+	if len(cannot) > 0 {
+		parts = append(parts, "cluster templates also include "+strings.Join(cannot, ", ")+"; fetch it by OWNER/REPO")
+	}
+	return strings.Join(parts, "; ")
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // guardOutput keeps fetch from replacing an existing, different -o FILE

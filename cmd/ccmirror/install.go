@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ccmirror/ccmirror/scan"
 	"github.com/ccmirror/ccmirror/staging"
 )
 
@@ -15,6 +17,7 @@ type installOptions struct {
 	Args  []string
 	Trust trustFlags
 	JSON  bool
+	Quiet bool
 	staging.InstallOptions
 }
 
@@ -35,6 +38,7 @@ func installCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "dry-run", Destination: &o.DryRun, Usage: "print the exact plan and change nothing"},
 			&cli.BoolFlag{Name: "force", Destination: &o.Force, Usage: "replace staged content that differs from the bundle"},
 			&cli.BoolFlag{Name: "json", Destination: &o.JSON, Usage: "print the report as JSON on stdout"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Destination: &o.Quiet, Usage: "print only warnings and errors"},
 			&cli.DurationFlag{Name: "lock-wait", Value: staging.DefaultLockWait, Destination: &o.LockWait, Usage: "`DURATION` to wait for another ccmirror holding the staging lock (e.g. 30s, 5m)"},
 		),
 		Action: func(c *cli.Context) error {
@@ -67,15 +71,44 @@ func runInstall(ctx context.Context, e *env, o *installOptions) error {
 	}
 	rep, err := staging.Install(ctx, b, filepath.Base(arg), o.InstallOptions)
 	err = b.Finish(err)
+	var ready []readiness
+	if err == nil && rep != nil && !rep.DryRun {
+		ready = installReadiness(ctx, e, rep)
+	}
 	if o.JSON && rep != nil {
-		if jerr := staging.WriteJSON(e.stdout, rep); err == nil {
+		if jerr := staging.WriteJSON(e.stdout, struct {
+			*staging.InstallReport
+			Readiness []readiness `json:"readiness"`
+		}{rep, nonNil(ready)}); err == nil {
 			err = jerr
 		}
-	} else if rep != nil && (err == nil || rep.DryRun) {
+	} else if rep != nil && (err == nil || rep.DryRun) && !o.Quiet {
 		e.writeReport(rep.WriteText)
+		printReadiness(e, ready)
 	}
 	if err != nil {
 		return fmt.Errorf("install %s: %w", arg, err)
 	}
 	return nil
+}
+
+// installReadiness scans what the install just staged (scan.ScanRoot on
+// the installed project versions: their node-side files and archive blobs
+// in the staging tree, read safely; the bundle is not read again), so a
+// blob the server already held counts as present. A failed scan is a
+// warning: the install itself succeeded.
+func installReadiness(ctx context.Context, e *env, rep *staging.InstallReport) []readiness {
+	var filters []string
+	for _, p := range rep.Projects {
+		filters = append(filters, p.Name+"@"+p.Version)
+	}
+	if len(filters) == 0 {
+		return nil
+	}
+	sr, err := scan.ScanRoot(ctx, rep.Root, scan.RootOptions{Filters: filters})
+	if err != nil {
+		e.warn(fmt.Sprintf("readiness scan of what was staged failed (%v); run ccmirror scan --root %s", err, rep.Root))
+		return nil
+	}
+	return readinessOf(sr, "ccmirror scan --root "+rep.Root+" "+strings.Join(filters, " "))
 }

@@ -111,11 +111,14 @@ func archiveItems(tree []treeEntry) []archiveItem {
 }
 
 // fileContent is the content of a tree file in a synthesized archive: the
-// real project.ini at the top, deterministic filler text of the recorded
-// size for anything else.
+// real project.ini at the top, what Options.Content gives, deterministic
+// filler text of the recorded size for anything else.
 func fileContent(rel *release, e treeEntry) []byte {
 	if e.path == "project.ini" {
 		return rel.projectINI
+	}
+	if e.content != nil {
+		return e.content
 	}
 	return filler(e.path, e.size)
 }
