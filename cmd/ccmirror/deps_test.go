@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/ccmirror/ccmirror/mirror"
 	"github.com/ccmirror/ccmirror/mirror/githubtest"
+	"github.com/ccmirror/ccmirror/scan/scantest"
 )
 
 // scanWorld starts a fake GitHub serving githubtest.ScanWorld plus extra
@@ -249,5 +251,67 @@ func TestInstallReadiness(t *testing.T) {
 	decodeJSON(t, install("--json"), &rep)
 	if len(rep.Readiness) != 3 || !strings.HasPrefix(rep.Readiness[2].Summary, wantSlurm) || rep.Status == "" {
 		t.Errorf("install --json: status %q, readiness %+v", rep.Status, rep.Readiness)
+	}
+}
+
+// TestREADMEAirGap runs every ccmirror command of the README section "Is
+// my cluster ready for the air gap?" (fetch from a fake GitHub serving
+// real-shaped scripts, scans of the bundle and of a staged tree), with its
+// paths replaced by the test's, and checks that the readiness lines it
+// shows are what fetch prints.
+func TestREADMEAirGap(t *testing.T) {
+	const title = "Is my cluster ready for the air gap?"
+	var cmds []string
+	for _, b := range readmeBlocks(t, title) {
+		for _, line := range strings.Split(b, "\n") {
+			line, _, _ = strings.Cut(line, "#")
+			if line = strings.TrimSpace(line); strings.HasPrefix(line, "ccmirror ") {
+				cmds = append(cmds, line)
+			}
+		}
+	}
+	if len(cmds) < 4 || !strings.HasPrefix(cmds[len(cmds)-1], "ccmirror fetch ") {
+		t.Fatalf("README %q: commands %q, want the scans and the fetch", title, cmds)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gh := scanWorld(t)
+	key, allowed := testKeys(t)
+	dir := t.TempDir()
+	root := t.TempDir()
+	scantest.Stage(t, root, scantest.Slurm4())
+	t.Chdir(dir)
+	t.Setenv("CCMIRROR_GITHUB_URL", gh.URL())
+	t.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
+	repl := strings.NewReplacer("~/.ssh/ccmirror", key, "allowed_signers", allowed, "/opt/cycle_server", root)
+	// The fetch comes last in the README, the scans read what it writes.
+	cmds = append(cmds[len(cmds)-1:], cmds[:len(cmds)-1]...)
+	for _, line := range cmds {
+		args := strings.Fields(repl.Replace(line))[1:]
+		code, stdout, stderr := runCLI(t, args...)
+		want := exitOK
+		if strings.Contains(line, "--strict") {
+			want = exitFailure // slurm 4 needs the network
+		}
+		if code != want {
+			t.Fatalf("README command %q: exit %d, want %d\nstdout: %s\nstderr: %s", line, code, want, stdout, stderr)
+		}
+		if args[0] != "fetch" {
+			continue
+		}
+		for _, r := range []string{"slurm 4.0.9: ", "healthagent 1.0.2: ", "monitoring 1.0.3: "} {
+			i := strings.Index(stdout, "\n"+r)
+			j := strings.Index(string(readme), "\n"+r)
+			if i < 0 || j < 0 {
+				t.Fatalf("readiness line %q: in fetch output %v, in README %v\n%s", r, i >= 0, j >= 0, stdout)
+			}
+			got, _, _ := strings.Cut(stdout[i+1:], "\n")
+			shown, _, _ := strings.Cut(string(readme)[j+1:], "\n")
+			if got != shown {
+				t.Errorf("README shows\n  %s\nfetch prints\n  %s", shown, got)
+			}
+		}
 	}
 }
