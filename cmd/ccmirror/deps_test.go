@@ -210,6 +210,25 @@ func TestFetchWithDepsCycle(t *testing.T) {
 	}
 }
 
+// TestFetchWithDepsMissingRelease: a dependency whose release does not
+// exist fails the fetch as the ref would (exit 3, no bundle), and the
+// error says which project's templates include it.
+func TestFetchWithDepsMissingRelease(t *testing.T) {
+	gh := scanWorld(t, githubtest.Content{Repo: "cyclecloud-healthagent", Tag: "1.0.2", Files: map[string][]byte{
+		"templates/healthagent.txt": []byte("[[[cluster-init cyclecloud/monitoring:default:9.9.9]]]\n"),
+	}})
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "b.tar")
+	code, _, stderr := runCLI(t, "fetch", "--with-deps", "--github-url", gh.URL(), "--unsigned",
+		"--cache", filepath.Join(dir, "cache"), "-o", bundle, "healthagent@1.0.2")
+	if code != exitUpstream || !strings.Contains(stderr, "9.9.9") || !strings.Contains(stderr, "included by the cluster templates of healthagent 1.0.2") {
+		t.Errorf("exit %d, stderr %q; want 3 naming the release and who includes it", code, stderr)
+	}
+	if _, err := os.Stat(bundle); err == nil {
+		t.Error("a bundle was written")
+	}
+}
+
 // TestInstallReadiness: install ends with the readiness of what it
 // staged (scanned in the staging tree, so it names the root to scan),
 // drops it under --quiet, and gives it in --json.
