@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -41,18 +42,16 @@ func (l LeftOut) String() string {
 // short name stands for Azure/cyclecloud-NAME as in ParseRef; the version
 // the template gives, else the latest (RankReleases).
 func depRef(d scan.Dependency) (Ref, error) {
-	s := d.Project
+	k := strings.TrimPrefix(strings.ToLower(d.Project), "cyclecloud-")
+	if !isKnown(k) {
+		return Ref{}, errors.New("no repository known for it")
+	}
+	r := Ref{Owner: "Azure", Repo: "cyclecloud-" + k}
 	if d.Version != "" {
-		s += "@" + d.Version
-	}
-	r, err := ParseRef(s)
-	if err != nil {
-		return Ref{}, err
-	}
-	if r.Owner != "Azure" {
-		// "cyclecloud/OWNER/REPO" cannot be written in a template; only a
-		// short name maps to a repository.
-		return Ref{}, fmt.Errorf("no repository known for project %q", d.Project)
+		if err := checkVersion(d.Version); err != nil {
+			return Ref{}, err
+		}
+		r.Version = normVersion(d.Version)
 	}
 	return r, nil
 }

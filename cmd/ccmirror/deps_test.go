@@ -202,11 +202,12 @@ func TestFetchWithDepsCycle(t *testing.T) {
 		t.Errorf("bundle holds %s, want %s", got, want)
 	}
 	if len(res.LeftOut) != 1 || res.LeftOut[0].Project != "customthing" || res.LeftOut[0].By[0] != "monitoring 1.0.3" ||
-		!strings.Contains(res.LeftOut[0].Reason, "customthing") {
+		res.LeftOut[0].Reason != "no repository known for it" {
 		t.Errorf("left_out %+v, want customthing with a reason", res.LeftOut)
 	}
-	if !strings.Contains(stderr, "customthing (monitoring 1.0.3): ") || strings.Count(stderr, "\n") != 1 || strings.Contains(stderr, "--with-deps adds") {
+	if !strings.Contains(stderr, "customthing (monitoring 1.0.3): no repository known for it; fetch it as OWNER/REPO[@VERSION]") || strings.Count(stderr, "\n") != 1 || strings.Contains(stderr, "--with-deps adds") {
 		t.Errorf("stderr %q: want one line naming customthing and why it was not added", stderr)
+
 	}
 }
 

@@ -218,7 +218,7 @@ func leftOutLine(left []mirror.LeftOut) string {
 		parts = append(parts, "left out "+strings.Join(add, ", ")+", included by the cluster templates; --with-deps adds them")
 	}
 	if len(cannot) > 0 {
-		parts = append(parts, "cluster templates also include "+strings.Join(cannot, ", ")+"; fetch it by OWNER/REPO")
+		parts = append(parts, "cluster templates also include "+strings.Join(cannot, ", ")+"; fetch it as OWNER/REPO[@VERSION]")
 	}
 	return strings.Join(parts, "; ")
 }
