@@ -10,7 +10,7 @@ rm -rf "$work"; mkdir -p "$work"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "start the fake GitHub (loopback, real API shapes, 302s to a download host)"
-"$bin/fakegithub" -ready-file "$work/github-url" >"$work/fakegithub.log" 2>&1 &
+"$bin/fakegithub" -scan-world -ready-file "$work/github-url" >"$work/fakegithub.log" 2>&1 &
 gh=$!
 trap 'kill $gh 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [ -s "$work/github-url" ] && break; sleep 0.1; done
@@ -30,6 +30,11 @@ ls -l "$work/slurm-2.5.0.tar"
 step "a second fetch is served from the cache"
 "$bin/ccmirror" fetch --github-url "$url" --sign-key "$work/signing_key" \
   --cache "$work/cache" -o "$work/slurm-2.5.0-again.tar" slurm@2.5.0
+
+step "slurm 4 needs healthagent and monitoring too: fetch --with-deps, and what the nodes will still reach at boot"
+"$bin/ccmirror" fetch --github-url "$url" --sign-key "$work/signing_key" \
+  --cache "$work/cache" --with-deps -o "$work/slurm-4.0.9.tar" slurm@4.0.9
+"$bin/ccmirror" scan --allowed-signers "$work/allowed_signers" "$work/slurm-4.0.9.tar" | tail -1
 
 step "ccmirror verify"
 "$bin/ccmirror" verify --allowed-signers "$work/allowed_signers" "$work/slurm-2.5.0.tar"

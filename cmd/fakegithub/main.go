@@ -39,6 +39,7 @@ func run(args []string) error {
 	readyFile := fl.String("ready-file", "", "write the API base URL to this file once listening")
 	noDigests := fl.Bool("no-digests", false, `assets carry "digest": null, as those uploaded before June 2025`)
 	ignoreINM := fl.Bool("ignore-if-none-match", false, "answer conditional asset requests in full, as behind a proxy that strips them")
+	scanWorld := fl.Bool("scan-world", false, "serve real-shaped node scripts (githubtest.ScanWorld): slurm 4.0.9 and pbspro 2.0.25 reach the network, healthagent 1.0.2 and monitoring 1.0.3 are added")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -49,7 +50,12 @@ func run(args []string) error {
 		return fmt.Errorf("-blob-size, -bandwidth and -latency must be >= 0, -fail-rate within 0..1")
 	}
 
+	var content []githubtest.Content
+	if *scanWorld {
+		content = githubtest.ScanWorld()
+	}
 	srv, err := githubtest.NewServer(githubtest.Options{
+		Content:           content,
 		BlobSize:          *blobSize,
 		APIAddr:           *apiAddr,
 		DownloadAddr:      *dlAddr,
