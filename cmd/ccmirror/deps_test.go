@@ -264,6 +264,14 @@ func TestInstallReadiness(t *testing.T) {
 	if out := install("--quiet"); out != "" {
 		t.Errorf("install --quiet printed %q", out)
 	}
+	// --quiet keeps the warnings.
+	unsigned := filepath.Join(dir, "unsigned.tar")
+	mustRunCLI(t, "fetch", "--quiet", "--github-url", gh.URL(), "--unsigned", "--cache", filepath.Join(dir, "cache"), "-o", unsigned, "healthagent@1.0.2")
+	code, stdout, stderr := runCLI(t, "install", "--quiet", "--insecure-skip-signature", "--root", t.TempDir(), "--owner", owner, "--builder", "native", unsigned)
+	if code != exitOK || stdout != "" || !strings.Contains(stderr, "warning:") {
+		t.Errorf("install --quiet of an unsigned bundle: exit %d, stdout %q, stderr %q; want 0, nothing, the warning", code, stdout, stderr)
+	}
+
 	var rep struct {
 		Status    string      `json:"status"`
 		Readiness []readiness `json:"readiness"`

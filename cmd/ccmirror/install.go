@@ -83,6 +83,7 @@ func runInstall(ctx context.Context, e *env, o *installOptions) error {
 			err = jerr
 		}
 	} else if rep != nil && (err == nil || rep.DryRun) && !o.Quiet {
+		// Under --quiet the warnings still print: install logs them.
 		e.writeReport(rep.WriteText)
 		printReadiness(e, ready)
 	}
