@@ -1,8 +1,13 @@
 package mirror
 
 import (
+	"context"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
+	"github.com/ccmirror/ccmirror/mirror/githubtest"
 	"github.com/ccmirror/ccmirror/scan"
 )
 
@@ -49,5 +54,45 @@ func TestCoverage(t *testing.T) {
 		if got := c.has(r); got != want {
 			t.Errorf("%s: covered %v, want %v", ref, got, want)
 		}
+	}
+}
+
+// TestReadinessRequiredBlob: a blob the server already holds (Have) is not
+// carried, so its scripts are not scanned: the readiness scan says so
+// (incomplete, with a note) and a jetpack download of it is not counted
+// as a blob the bundle carries.
+func TestReadinessRequiredBlob(t *testing.T) {
+	s := newFake(t, githubtest.Options{Content: githubtest.ScanWorld()})
+	o := testOptions(t, s)
+	const held = "azure-slurm-install-pkg-4.0.9.tar.gz"
+	o.Have = func(project, blob, sha string) bool { return project == "slurm" && blob == held }
+	ref, err := ParseRef("slurm@4.0.9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := newFetcher(t, o).Fetch(context.Background(), []Ref{ref}, filepath.Join(t.TempDir(), "b.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Readiness == nil || len(res.Readiness.Projects) != 1 {
+		t.Fatalf("readiness %+v", res.Readiness)
+	}
+	p := res.Readiness.Projects[0]
+	if !p.Incomplete || !slices.ContainsFunc(p.Notes, func(n string) bool { return strings.Contains(n, held) && strings.Contains(n, "not carried") }) {
+		t.Errorf("incomplete %v, notes %q; want the held archive named as not scanned", p.Incomplete, p.Notes)
+	}
+	for _, f := range p.Findings {
+		if strings.Contains(f.File, held+"!") {
+			t.Errorf("finding from inside the held archive: %+v", f)
+		}
+		if f.Kind == scan.KindBlob && f.Target == held && !strings.Contains(f.Detail, "server to hold") {
+			t.Errorf("download of the held blob: %+v", f)
+		}
+	}
+	if got := scan.Summary(&p, ""); !strings.Contains(got, "(scan incomplete)") {
+		t.Errorf("summary %q does not say the scan is incomplete", got)
+	}
+	if len(res.LeftOut) != 2 {
+		t.Errorf("left out %+v, want healthagent and monitoring", res.LeftOut)
 	}
 }
