@@ -94,6 +94,10 @@ type Options struct {
 	MaxRateLimitWait time.Duration
 	// Now stamps the manifest; nil means time.Now.
 	Now func() time.Time
+	// Notice receives one line for each wait a user should see: a retry
+	// wait over NoticeWait, the cache lock held by another process. nil
+	// drops them (they are still logged).
+	Notice func(line string)
 }
 
 // Fetcher turns release refs into bundles. It is safe for concurrent use.
@@ -197,6 +201,15 @@ func (f *Fetcher) Fetch(ctx context.Context, refs []Ref, out string) (*Result, e
 			return nil, fmt.Errorf("fetch: output directory %s does not exist", filepath.Dir(out))
 		}
 	}
+	what := make([]string, len(refs))
+	for i, r := range refs {
+		what[i] = r.String()
+	}
+	release, err := f.cache.share(ctx, "fetching "+strings.Join(what, " "), f.o.Notice)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	prog := newProgress(f.o.Progress)
 	defer prog.done()
 	dl := &downloader{client: f.client, policy: f.policy, ua: f.ua, progress: prog.add}
@@ -210,7 +223,6 @@ func (f *Fetcher) Fetch(ctx context.Context, refs []Ref, out string) (*Result, e
 		plans   []*projectPlan
 		m       *manifest.Manifest
 		entries []manifest.Entry
-		err     error
 	)
 	for healed := false; ; healed = true {
 		plans, m, entries, err = run.produce(ctx, refs, &out)

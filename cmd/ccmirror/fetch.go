@@ -118,6 +118,7 @@ func runFetch(ctx context.Context, e *env, o *fetchOptions) error {
 		Concurrency: o.Concurrency,
 		BlobDirs:    o.BlobDirs,
 		Log:         log,
+		Notice:      e.notice,
 	}
 	if signer != nil {
 		opts.Signer = signer

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -68,6 +69,8 @@ type env struct {
 	verbose bool
 	// warned are the warnings printed so far (each is printed once).
 	warned warnings
+	// noticeMu keeps notice lines whole when goroutines print them.
+	noticeMu sync.Mutex
 	// task says what the verb is doing and how to resume it, for the
 	// message of an interrupted run (see doing).
 	task, resume string
@@ -94,6 +97,7 @@ var verbs = []func(*env) *cli.Command{
 	splitCommand,
 	joinCommand,
 	updateCommand,
+	cacheCommand,
 	docsCommand,
 }
 
@@ -235,6 +239,13 @@ func intersperse(app *cli.App, args []string) []string {
 	cmd := app.Command(args[i])
 	if cmd == nil {
 		return args
+	}
+	// "ccmirror cache prune --max-size 1M": the flags are the subcommand's.
+	if i+1 < len(args) && len(cmd.Subcommands) > 0 {
+		if sub := cmd.Command(args[i+1]); sub != nil {
+			i++
+			cmd = sub
+		}
 	}
 	takesValue := map[string]bool{}
 	for _, f := range cmd.Flags {

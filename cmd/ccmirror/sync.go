@@ -78,6 +78,7 @@ func runSync(ctx context.Context, e *env, o *syncOptions) error {
 		CacheDir:  o.Cache,
 		Log:       e.logger(o.Quiet || o.JSON),
 		SplitSize: partSize,
+		Notice:    e.notice,
 	}
 	if !o.Quiet && !o.JSON {
 		opts.Progress = e.stderr // drawn only when stderr is a terminal

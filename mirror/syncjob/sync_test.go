@@ -79,8 +79,18 @@ func TestSyncTwiceSecondRunDoesNothing(t *testing.T) {
 	}
 
 	before := snapshot(t, w.out())
+	dirBefore, err := os.Stat(w.out())
+	if err != nil {
+		t.Fatal(err)
+	}
 	w.gh.ResetCounters()
 	s2 := w.mustRun(c)
+	if dirAfter, err := os.Stat(w.out()); err != nil || !dirAfter.ModTime().Equal(dirBefore.ModTime()) {
+		t.Errorf("the idle run changed the output folder's entries (mtime %v, was %v)", dirAfter.ModTime(), dirBefore.ModTime())
+	}
+	if ix, err := ParseIndex(ixb); err != nil || s2.Sequence != ix.Sequence || ix.Sequence == 0 {
+		t.Errorf("the idle run's summary says index sequence %d; index.json says %d (%v)", s2.Sequence, ix.Sequence, err)
+	}
 	if n := w.gh.AssetBytesServed(); n != 0 {
 		t.Errorf("second run transferred %d asset bytes, want 0", n)
 	}
@@ -92,8 +102,15 @@ func TestSyncTwiceSecondRunDoesNothing(t *testing.T) {
 		t.Errorf("second run changed the output folder: %d files before, %d after", len(before), len(after))
 	}
 	for name, st := range before {
-		if after[name] != st {
+		if got, ok := after[name]; !ok {
+			t.Errorf("second run removed %s", name)
+		} else if got != st {
 			t.Errorf("second run rewrote %s", name)
+		}
+	}
+	for name := range after {
+		if _, ok := before[name]; !ok {
+			t.Errorf("second run added %s", name)
 		}
 	}
 }
@@ -233,7 +250,11 @@ func TestOverlappingRunsConflict(t *testing.T) {
 	// The lock file names its holder once the first run holds the lock.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if b, _ := os.ReadFile(filepath.Join(w.out(), LockName)); strings.Contains(string(b), "pid=") {
+		lock, err := LockPath(w.cache, w.out())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(lock); strings.Contains(string(b), "pid=") {
 			break
 		}
 		if time.Now().After(deadline) {
