@@ -95,6 +95,7 @@ func NewFetcher(o Options) (*Fetcher, error) {
 		maxBody:       o.MaxDownloadBytes,
 		authenticated: o.Token != "",
 		log:           log,
+		notice:        o.Notice,
 	}
 	rcl := newRetryClient(base, policy)
 	ua := "ccmirror/" + Version
