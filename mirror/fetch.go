@@ -69,6 +69,11 @@ type Options struct {
 	// nil carries everything (fetch --request sets it). Fetch calls it
 	// from one goroutine at a time.
 	Have func(project, blob, sha256 string) bool
+	// Replaces gives the staged print of the incomplete version folder
+	// name/version the requesting server holds ("" for none), recorded as
+	// the bundle's Project.Replaces so install may repair that folder
+	// (fetch --request sets it).
+	Replaces func(name, version string) string
 
 	// RetryMax is how many times a failed request or interrupted download
 	// is retried; 0 means DefaultRetryMax.

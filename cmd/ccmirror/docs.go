@@ -167,7 +167,7 @@ func writeMan(w io.Writer, app *cli.App) error {
 		{"1", "other failure"},
 		{"2", "usage: a flag, argument or file given is wrong"},
 		{"3", "upstream unavailable: network, GitHub or storage error, rate limit, release or blob not found"},
-		{"4", "verification failed, or not a ccmirror bundle; nothing was written"},
+		{"4", "verification failed, or not a ccmirror bundle; nothing was written (status: something staged is incomplete, wrong or half\\-installed)"},
 		{"5", "conflict: staged content or an output file differs and no \\-\\-force, or another ccmirror holds the lock"},
 		{"130, 143", "interrupted by SIGINT or SIGTERM; rerunning resumes"},
 	} {
