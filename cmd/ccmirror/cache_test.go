@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ccmirror/ccmirror/mirror/githubtest"
 )
@@ -100,7 +101,12 @@ func TestCachePrune(t *testing.T) {
 	fetch("pbspro@2.0.25", "b2.tar")
 	mustRunCLI(t, "verify", "--insecure-skip-signature", filepath.Join(dir, "b2.tar"))
 
-	mustRunCLI(t, "cache", "prune", "--older-than", "1h", "--cache", cache)
+	// The README's forms: nothing here is a month old or over 2 GiB.
+	kept := diskBytes(t, cache)
+	mustRunCLI(t, "cache", "prune", "--max-size", "2G", "--older-than", "30d", "--cache", cache)
+	if got := diskBytes(t, cache); got != kept {
+		t.Errorf("cache prune --max-size 2G --older-than 30d of a fresh cache under 2 GiB: %d bytes, was %d", got, kept)
+	}
 	if code, _, stderr := runCLI(t, "cache", "prune", "--cache", cache); code != exitUsage || !strings.Contains(stderr, "--max-size") {
 		t.Errorf("cache prune without a limit: exit %d, %q; want exit 2 naming --max-size", code, stderr)
 	}
@@ -109,5 +115,28 @@ func TestCachePrune(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "a2.tar")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestParseAge(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"30d", 30 * 24 * time.Hour, true},
+		{"1.5d", 36 * time.Hour, true},
+		{"12h", 12 * time.Hour, true},
+		{"90m", 90 * time.Minute, true},
+		{"0d", 0, false},
+		{"-1h", 0, false},
+		{"d", 0, false},
+		{"soon", 0, false},
+		{"", 0, false},
+	} {
+		got, err := parseAge(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("parseAge(%q) = %v, %v; want %v (ok %v)", tt.in, got, err, tt.want, tt.ok)
+		}
 	}
 }
