@@ -118,7 +118,7 @@ func printSync(e *env, s *syncjob.Summary, quiet, ok bool) {
 			fmt.Fprintf(e.stdout, "nothing new: %d project versions up to date\n", len(s.Unchanged))
 		}
 	case len(s.New) > 0 || !quiet:
-		fmt.Fprintf(e.stdout, "%d new bundle(s), %d up to date, %d failed; %s downloaded; index %s\n",
-			len(s.New), len(s.Unchanged), len(s.Failed), text.HumanBytes(s.Downloaded), s.Index)
+		fmt.Fprintf(e.stdout, "%d new bundle(s), %d up to date, %d failed; %s downloaded; index %s (sequence %d)\n",
+			len(s.New), len(s.Unchanged), len(s.Failed), text.HumanBytes(s.Downloaded), s.Index, s.Sequence)
 	}
 }
