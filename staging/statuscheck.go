@@ -8,7 +8,7 @@ import (
 // Trouble says, in one line, what in the report needs an admin: versions
 // with problems, version folders without project.ini, installs that were
 // interrupted. "" means everything staged is as it should be. A running
-// install is not trouble.
+// install is not trouble, nor, while it runs, its temporary folder.
 func (r *StatusReport) Trouble() string {
 	var parts []string
 	if r.Problems > 0 {
@@ -23,7 +23,8 @@ func (r *StatusReport) Trouble() string {
 	if n := len(r.Incomplete); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d incomplete version folder(s) without project.ini (%s)", n, strings.Join(r.Incomplete, ", ")))
 	}
-	if n := len(r.Interrupted); n > 0 {
+	// While an install runs, its own temporary folder looks interrupted.
+	if n := len(r.Interrupted); n > 0 && r.InstallRunning == "" {
 		parts = append(parts, fmt.Sprintf("%d interrupted install(s), undone by the next install", n))
 	}
 	return strings.Join(parts, "; ")

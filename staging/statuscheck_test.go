@@ -17,6 +17,7 @@ func TestStatusTrouble(t *testing.T) {
 			[]string{"1 version(s) with problems (slurm 2.5.0)"}},
 		{"incomplete", StatusReport{Incomplete: []string{"/r/projects/slurm/2.5.0"}}, []string{"without project.ini", "/r/projects/slurm/2.5.0"}},
 		{"interrupted", StatusReport{Interrupted: []string{"/s/tmp/x"}}, []string{"1 interrupted install"}},
+		{"a running install's folder", StatusReport{Interrupted: []string{"/s/tmp/x"}, InstallRunning: "pid 7"}, nil},
 	}
 	for _, tt := range tests {
 		got := tt.rep.Trouble()
