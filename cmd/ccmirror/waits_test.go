@@ -22,7 +22,7 @@ func TestRetryWaitIsVisible(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer gh.Close()
-	gh.SetRateLimit(0, time.Now().Add(4*time.Second))
+	gh.SetRateLimit(0, time.Now().Add(5*time.Second)) // the wait is over 2 s unless the fetch takes 3 s to start
 	dir := t.TempDir()
 	code, _, stderr := runCLI(t, "fetch", "--quiet", "--github-url", gh.URL(), "--unsigned", "--cache", filepath.Join(dir, "cache"),
 		"-o", filepath.Join(dir, "b.tar"), "gridengine@2.1.0")
