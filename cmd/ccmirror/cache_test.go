@@ -113,6 +113,11 @@ func TestCachePrune(t *testing.T) {
 	if code, _, stderr := runCLI(t, "cache", "prune", "--older-than", "soon", "--cache", cache); code != exitUsage {
 		t.Errorf("cache prune --older-than soon: exit %d, %q; want exit 2", code, stderr)
 	}
+	// Flags before the subcommand are its own too.
+	mustRunCLI(t, "cache", "--cache", cache, "prune", "--max-size", "1G")
+	if code, _, stderr := runCLI(t, "cache", "tidy", "--cache", cache); code != exitUsage || !strings.Contains(stderr, "prune") {
+		t.Errorf("cache tidy: exit %d, %q; want exit 2 naming prune", code, stderr)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "a2.tar")); err != nil {
 		t.Fatal(err)
 	}
