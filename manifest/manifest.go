@@ -59,6 +59,17 @@ type Project struct {
 	// Required lists blobs the project needs that the bundle does not carry
 	// because the requesting server already holds them with this hash.
 	Required []Blob `json:"required,omitempty"`
+	// Replaces is the staged print ("sha256:…") of the incomplete version
+	// folder the requesting server holds (request.Item.Staged): install
+	// replaces that folder without --force while it still has this print.
+	Replaces string `json:"replaces,omitempty"`
+}
+
+// ValidPrint reports whether s is a staged print: "sha256:" and 64
+// lower-case hex digits.
+func ValidPrint(s string) bool {
+	h, ok := strings.CutPrefix(s, "sha256:")
+	return ok && ValidHash(h)
 }
 
 // File describes one payload file of the bundle.
@@ -212,6 +223,9 @@ func (m *Manifest) Validate() error {
 			if !ValidBlobName(b.Name) || !ValidHash(b.SHA256) || b.Path != "" {
 				return fmt.Errorf("project %s: bad required blob %q", key, b.Name)
 			}
+		}
+		if p.Replaces != "" && !ValidPrint(p.Replaces) {
+			return fmt.Errorf("project %s: replaces %q, want sha256: and 64 hex digits", key, p.Replaces)
 		}
 	}
 	// A path that is also a folder of another path ("blobs/a" and

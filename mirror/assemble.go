@@ -43,6 +43,9 @@ func (r *fetchRun) buildWith(plans []*projectPlan, objOf func(*blobPlan) object)
 			},
 			Blobs: []manifest.Blob{},
 		}
+		if f.o.Replaces != nil {
+			mp.Replaces = f.o.Replaces(name, version)
+		}
 		open[mp.Source.Path] = f.cache.objectPath(p.archive.SHA256)
 		for _, bp := range p.blobs {
 			obj := bp.obj

@@ -247,12 +247,14 @@ func (c *cache) fetch(ctx context.Context, d *downloader, key string, req dlRequ
 		if _, ok := c.lookup(key); !ok {
 			_ = c.record(indexEntry{Key: key, Digest: req.digest, Size: req.size, SHA256: req.digest})
 		}
+		c.touch(req.digest)
 		return object{SHA256: req.digest, Size: req.size}, fetchStats{hit: true, saved: req.size}, nil
 	}
 	if req.immutable {
 		// The key names the content: what was stored under it is it, as
 		// long as it still has the size (and digest, if any) announced.
 		if e, ok := c.lookup(key); ok && (req.size < 0 || e.Size == req.size) && (req.digest == "" || e.SHA256 == req.digest) {
+			c.touch(e.SHA256)
 			return object{SHA256: e.SHA256, Size: e.Size, ETag: e.ETag}, fetchStats{hit: true, saved: e.Size}, nil
 		}
 	}
@@ -330,6 +332,7 @@ func (c *cache) fetch(ctx context.Context, d *downloader, key string, req dlRequ
 		f.Close()
 		closed = true
 		removePartial(ppath, mpath)
+		c.touch(known.SHA256)
 		return object{SHA256: known.SHA256, Size: known.Size, ETag: known.ETag}, fetchStats{hit: true, saved: known.Size, net: stats.net}, nil
 	}
 	if err := f.Sync(); err != nil {

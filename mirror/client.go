@@ -59,11 +59,11 @@ func NewFetcher(o Options) (*Fetcher, error) {
 		}
 	}
 	if o.CacheDir == "" {
-		d, err := os.UserCacheDir()
+		d, err := DefaultCacheDir()
 		if err != nil {
-			return nil, fmt.Errorf("no user cache directory (%v): set a cache directory (--cache)", err)
+			return nil, err
 		}
-		o.CacheDir = filepath.Join(d, "ccmirror")
+		o.CacheDir = d
 	}
 	c, err := openCache(o.CacheDir)
 	if err != nil {
@@ -95,6 +95,7 @@ func NewFetcher(o Options) (*Fetcher, error) {
 		maxBody:       o.MaxDownloadBytes,
 		authenticated: o.Token != "",
 		log:           log,
+		notice:        o.Notice,
 	}
 	rcl := newRetryClient(base, policy)
 	ua := "ccmirror/" + Version
@@ -166,3 +167,14 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 }
 
 func (b *limitedBody) Close() error { return b.rc.Close() }
+
+// DefaultCacheDir is the download cache used when none is given:
+// os.UserCacheDir()/ccmirror ($XDG_CACHE_HOME/ccmirror, else
+// ~/.cache/ccmirror on Linux).
+func DefaultCacheDir() (string, error) {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no user cache directory (%v): set a cache directory (--cache)", err)
+	}
+	return filepath.Join(d, "ccmirror"), nil
+}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ccmirror/ccmirror/internal/ctxio"
+	"github.com/ccmirror/ccmirror/internal/text"
 	"github.com/ccmirror/ccmirror/manifest"
 	"github.com/hashicorp/go-retryablehttp"
 )
@@ -247,6 +248,9 @@ func (d *downloader) attempts(ctx context.Context, req dlRequest, f *os.File, h 
 			return res, upstreamWrap(rerr, "%s: GET %s: interrupted %d times", req.label, redact(req.url), fails)
 		}
 		wait := jitterBackoff(d.policy.waitMin, d.policy.waitMax, fails-1)
+		if wait > NoticeWait && d.policy.notice != nil {
+			d.policy.notice(retryNotice(fmt.Sprintf("%s: download interrupted at %s (%v)", req.label, text.HumanBytes(off), rerr), fails, d.policy.retryMax+1, wait))
+		}
 		if !resumable && off > 0 {
 			d.policy.log.Info("download interrupted and the server cannot resume it (no Range support): restarting from zero",
 				"file", req.label, "lost", off, "error", rerr.Error(), "wait", wait.Round(time.Millisecond))

@@ -77,6 +77,11 @@ type Options struct {
 	// nil carries everything (fetch --request sets it). Fetch calls it
 	// from one goroutine at a time.
 	Have func(project, blob, sha256 string) bool
+	// Replaces gives the staged print of the incomplete version folder
+	// name/version the requesting server holds ("" for none), recorded as
+	// the bundle's Project.Replaces so install may repair that folder
+	// (fetch --request sets it).
+	Replaces func(name, version string) string
 
 	// RetryMax is how many times a failed request or interrupted download
 	// is retried; 0 means DefaultRetryMax.
@@ -102,6 +107,10 @@ type Options struct {
 	MaxRateLimitWait time.Duration
 	// Now stamps the manifest; nil means time.Now.
 	Now func() time.Time
+	// Notice receives one line for each wait a user should see: a retry
+	// wait over NoticeWait, the cache lock held by another process. nil
+	// drops them (they are still logged).
+	Notice func(line string)
 }
 
 // Fetcher turns release refs into bundles. It is safe for concurrent use.
@@ -214,6 +223,15 @@ func (f *Fetcher) Fetch(ctx context.Context, refs []Ref, out string) (*Result, e
 			return nil, fmt.Errorf("fetch: output directory %s does not exist", filepath.Dir(out))
 		}
 	}
+	what := make([]string, len(refs))
+	for i, r := range refs {
+		what[i] = r.String()
+	}
+	release, err := f.cache.share(ctx, "fetching "+strings.Join(what, " "), f.o.Notice)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	prog := newProgress(f.o.Progress)
 	defer prog.done()
 	dl := &downloader{client: f.client, policy: f.policy, ua: f.ua, progress: prog.add}
@@ -227,7 +245,6 @@ func (f *Fetcher) Fetch(ctx context.Context, refs []Ref, out string) (*Result, e
 		plans   []*projectPlan
 		m       *manifest.Manifest
 		entries []manifest.Entry
-		err     error
 	)
 	for healed := false; ; healed = true {
 		plans, m, entries, err = run.produce(ctx, refs, &out)

@@ -65,6 +65,7 @@ type httpPolicy struct {
 	maxBody          int64         // byte limit of a download of unknown size
 	authenticated    bool          // a token is set
 	log              *slog.Logger
+	notice           func(string) // Options.Notice; nil: none
 }
 
 // newRetryClient builds the retrying client every request of a Fetcher goes
@@ -73,7 +74,7 @@ type httpPolicy struct {
 func newRetryClient(base *http.Client, p httpPolicy) *retryablehttp.Client {
 	return &retryablehttp.Client{
 		HTTPClient:   base,
-		Logger:       debugLogger{p.log},
+		Logger:       debugLogger{l: p.log, notice: p.notice, retryMax: p.retryMax},
 		RetryWaitMin: p.waitMin,
 		RetryWaitMax: p.waitMax,
 		RetryMax:     p.retryMax,
@@ -208,15 +209,59 @@ func retryAfter(resp *http.Response) (time.Duration, bool) {
 	return 0, false
 }
 
+// NoticeWait is the shortest retry wait Options.Notice hears of: shorter
+// waits pass unnoticed, longer ones get one line each.
+const NoticeWait = 2 * time.Second
+
 // debugLogger sends retryablehttp's per-attempt chatter to slog at debug
-// level; the Fetcher logs what a user needs itself.
-type debugLogger struct{ l *slog.Logger }
+// level; the Fetcher logs what a user needs itself. Its "retrying request"
+// line (which names the request, the wait and the retries left) becomes a
+// notice when the wait is longer than NoticeWait.
+type debugLogger struct {
+	l        *slog.Logger
+	notice   func(string)
+	retryMax int
+}
 
 func (d debugLogger) Error(msg string, kv ...any) { d.l.Debug(msg, kv...) }
 
 func (d debugLogger) Info(msg string, kv ...any) { d.l.Debug(msg, kv...) }
 
-func (d debugLogger) Debug(msg string, kv ...any) { d.l.Debug(msg, kv...) }
+func (d debugLogger) Debug(msg string, kv ...any) {
+	d.l.Debug(msg, kv...)
+	if msg != "retrying request" || d.notice == nil {
+		return
+	}
+	var (
+		desc   string
+		wait   time.Duration
+		remain = -1
+	)
+	for i := 0; i+1 < len(kv); i += 2 {
+		switch kv[i] {
+		case "request":
+			desc, _ = kv[i+1].(string)
+		case "timeout":
+			wait, _ = kv[i+1].(time.Duration)
+		case "remaining":
+			remain, _ = kv[i+1].(int)
+		}
+	}
+	if wait <= NoticeWait || remain < 0 {
+		return
+	}
+	// desc is "METHOD URL" or "METHOD URL (status: N)".
+	if method, rest, ok := strings.Cut(desc, " "); ok {
+		u, status, _ := strings.Cut(rest, " ")
+		desc = strings.TrimSpace(method + " " + redact(u) + " " + status)
+	}
+	d.notice(retryNotice(desc+" failed", d.retryMax-remain+1, d.retryMax+1, wait))
+}
+
+// retryNotice is the line a user sees for a retry wait.
+func retryNotice(what string, attempt, attempts int, wait time.Duration) string {
+	return fmt.Sprintf("%s (attempt %d of %d); next try in %s", what, attempt, attempts, wait.Round(100*time.Millisecond))
+}
 
 func (d debugLogger) Warn(msg string, kv ...any) { d.l.Debug(msg, kv...) }
 

@@ -32,7 +32,11 @@ func (in *installer) conflicts() []string {
 				n++
 			}
 		}
-		out = append(out, fmt.Sprintf("%s/%s: staged version differs from the bundle's (%d paths)", pw.plan.Name, pw.plan.Version, n))
+		why := ""
+		if pw.p.Replaces != "" {
+			why = ", and it changed since plan named it incomplete"
+		}
+		out = append(out, fmt.Sprintf("%s/%s: staged version differs from the bundle's (%d paths)%s", pw.plan.Name, pw.plan.Version, n, why))
 	}
 	return out
 }
@@ -72,7 +76,10 @@ func (in *installer) planVersions(ctx context.Context) error {
 			pw.exists = true
 			staged = []treeEntry{{Path: ".", Type: typeOther, Mode: modeString(fs.FileMode(st.Mode & 0o777))}}
 		}
-		items, identical := diffTrees(built, staged, in.o.Force)
+		// The repair a request asked for: the folder is still exactly as
+		// plan saw it when it named the version incomplete.
+		repair := pw.exists && pw.p.Replaces != "" && stagedPrint(staged) == pw.p.Replaces
+		items, identical := diffTrees(built, staged, in.o.Force || repair)
 		pw.plan.Files = items
 		switch {
 		case !pw.exists:
@@ -81,6 +88,9 @@ func (in *installer) planVersions(ctx context.Context) error {
 			pw.plan.Action = ActionSkip
 		case in.o.Force:
 			pw.plan.Action = ActionReplace
+		case repair:
+			pw.plan.Action = ActionReplace
+			in.log.Info("replacing an incomplete version as the request asked: it is as plan saw it", "version", pw.target)
 		default:
 			pw.plan.Action = ActionConflict
 		}

@@ -26,6 +26,9 @@ type InstallOptions struct {
 	Force   bool   // replace staged content that differs
 	Verify  VerifyOptions
 	Log     *slog.Logger // nil: no logging
+	// Notice hears, in one line naming the holder's pid, when the install
+	// has to wait for another's lock; nil: only logged.
+	Notice func(line string)
 	// LockWait is how long to wait for another install's lock; 0 means
 	// DefaultLockWait, negative means fail at once.
 	LockWait time.Duration
@@ -137,7 +140,7 @@ func install(ctx context.Context, r io.Reader, bundleName string, o InstallOptio
 		} else if wait < 0 {
 			wait = 0
 		}
-		lock, err := acquireLock(ctx, lockPath(in.state), wait, bundleName, in.log)
+		lock, err := acquireLock(ctx, lockPath(in.state), wait, bundleName, in.log, o.Notice)
 		if err != nil {
 			return rep, err
 		}

@@ -18,11 +18,15 @@ const DefaultLockWait = 10 * time.Second
 // The kernel drops a flock when its holder dies, so a lock file left behind
 // by a killed install never blocks: its stale holder note is reported and
 // overwritten.
-func acquireLock(ctx context.Context, path string, wait time.Duration, bundle string, log *slog.Logger) (*flock.Lock, error) {
+// notice (may be nil) hears of a wait.
+func acquireLock(ctx context.Context, path string, wait time.Duration, bundle string, log *slog.Logger, notice func(string)) (*flock.Lock, error) {
 	l, err := flock.Acquire(ctx, path, flock.Holder{What: "installing " + bundle}, flock.Options{
 		Wait: wait,
 		OnWait: func(h flock.Holder) {
 			log.Info("waiting for the staging lock", "lock", path, "holder", h.String(), "wait", wait)
+			if notice != nil {
+				notice(fmt.Sprintf("waiting up to %s for the staging lock %s, held by %s", wait, path, h))
+			}
 		},
 	})
 	var held *flock.HeldError

@@ -34,6 +34,10 @@ type StatusReport struct {
 	// Interrupted lists temporary folders of installs that did not finish;
 	// the next install undoes their partial changes.
 	Interrupted []string `json:"interrupted,omitempty"`
+	// Incomplete lists version folders with no project.ini: a version
+	// whose staging never finished or was damaged (not counted in
+	// Problems, as it has no version to check).
+	Incomplete []string `json:"incomplete,omitempty"`
 	// InstallRunning names the lock holder when an install is running.
 	InstallRunning string   `json:"install_running,omitempty"`
 	Warnings       []string `json:"warnings,omitempty"`
@@ -226,6 +230,7 @@ func StatusWith(o StatusOptions) (*StatusReport, error) {
 			if _, err := vdir.Lstat("project.ini"); err != nil {
 				vdir.Close()
 				warn(fmt.Sprintf("%s has no project.ini: not a staged version", dir))
+				rep.Incomplete = append(rep.Incomplete, dir)
 				continue
 			}
 			key := n.Name + "/" + v.Name

@@ -158,7 +158,7 @@ func TestStatusReportsRunningInstall(t *testing.T) {
 	if err := prepareState(state); err != nil {
 		t.Fatal(err)
 	}
-	l, err := acquireLock(t.Context(), lockPath(state), 0, "x.tar", discardLog())
+	l, err := acquireLock(t.Context(), lockPath(state), 0, "x.tar", discardLog(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,6 +62,25 @@ func visibleCommands(app *cli.App) []*cli.Command {
 	return out
 }
 
+// allFlags are a command's flags and its subcommands' (each name once),
+// for completions: "ccmirror cache prune --max-size" completes like any flag.
+func allFlags(c *cli.Command) []cli.Flag {
+	out := append([]cli.Flag(nil), c.Flags...)
+	seen := map[string]bool{}
+	for _, f := range c.Flags {
+		seen[f.Names()[0]] = true
+	}
+	for _, sub := range c.Subcommands {
+		for _, f := range sub.Flags {
+			if !seen[f.Names()[0]] {
+				seen[f.Names()[0]] = true
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
 // flagDoc is what the docs say about one flag.
 type flagDoc struct {
 	names       []string // "--output", "-o"
@@ -160,6 +179,14 @@ func writeMan(w io.Writer, app *cli.App) error {
 		if example != "" {
 			fmt.Fprintf(&b, ".PP\nExample:\n.PP\n.RS\n.nf\n%s\n.fi\n.RE\n", roff(example))
 		}
+		for _, sub := range c.Subcommands {
+			if sub.Hidden {
+				continue
+			}
+			synopsis, _, _ := strings.Cut(sub.UsageText, "\n\n")
+			fmt.Fprintf(&b, ".SS %s %s\n%s.\n.PP\n.nf\n%s\n.fi\n", roff(c.Name), roff(sub.Name), roff(sub.Usage), roff(synopsis))
+			writeManFlags(&b, sub.Flags)
+		}
 	}
 	b.WriteString(".SH EXIT STATUS\n")
 	for _, s := range [][2]string{
@@ -167,7 +194,7 @@ func writeMan(w io.Writer, app *cli.App) error {
 		{"1", "other failure"},
 		{"2", "usage: a flag, argument or file given is wrong"},
 		{"3", "upstream unavailable: network, GitHub or storage error, rate limit, release or blob not found"},
-		{"4", "verification failed, or not a ccmirror bundle; nothing was written"},
+		{"4", "verification failed, or not a ccmirror bundle; nothing was written (status: something staged is incomplete, wrong or half\\-installed)"},
 		{"5", "conflict: staged content or an output file differs and no \\-\\-force, or another ccmirror holds the lock"},
 		{"130, 143", "interrupted by SIGINT or SIGTERM; rerunning resumes"},
 	} {
@@ -260,7 +287,7 @@ func writeBash(w io.Writer, app *cli.App) error {
 	b.WriteString("  local flags\n  case $verb in\n")
 	for _, c := range visibleCommands(app) {
 		var names []string
-		for _, d := range flagDocs(c.Flags) {
+		for _, d := range flagDocs(allFlags(c)) {
 			names = append(names, d.names...)
 		}
 		names = append(names, "--help")
@@ -293,7 +320,7 @@ func writeZsh(w io.Writer, app *cli.App) error {
 	b.WriteString("  case $state in\n  verb) _describe -t commands 'ccmirror command' verbs ;;\n  args)\n    case $words[1] in\n")
 	for _, c := range visibleCommands(app) {
 		fmt.Fprintf(&b, "    %s) _arguments", c.Name)
-		for _, d := range flagDocs(c.Flags) {
+		for _, d := range flagDocs(allFlags(c)) {
 			spec := ""
 			if d.placeholder != "" {
 				spec = ":" + zshQuote(strings.ToLower(d.placeholder)) + ":"

@@ -29,6 +29,17 @@ func TestDocs(t *testing.T) {
 				t.Errorf("%s %s missing from the man page or a completion", c.Name, n)
 			}
 		}
+		for _, sub := range c.Subcommands {
+			if !strings.Contains(man, ".SS "+c.Name+" "+sub.Name+"\n") {
+				t.Errorf("man page lacks a section for %s %s", c.Name, sub.Name)
+			}
+			for _, f := range sub.Flags {
+				n := "--" + f.Names()[0]
+				if !strings.Contains(man, roff(n)) || !strings.Contains(bash, n) || !strings.Contains(zsh, "'"+n+"[") {
+					t.Errorf("%s %s %s missing from the man page or a completion", c.Name, sub.Name, n)
+				}
+			}
+		}
 	}
 	dir := t.TempDir()
 	for name, s := range map[string]string{"ccmirror.1": man, "ccmirror.bash": bash, "_ccmirror": zsh} {

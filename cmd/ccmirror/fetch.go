@@ -121,6 +121,7 @@ func runFetch(ctx context.Context, e *env, o *fetchOptions) error {
 		BlobDirs:    o.BlobDirs,
 		WithDeps:    o.WithDeps,
 		Log:         log,
+		Notice:      e.notice,
 	}
 	if signer != nil {
 		opts.Signer = signer

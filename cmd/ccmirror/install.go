@@ -65,6 +65,9 @@ func runInstall(ctx context.Context, e *env, o *installOptions) error {
 	if o.Log == nil {
 		o.Log = e.logger(o.JSON)
 	}
+	if o.Notice == nil {
+		o.Notice = e.notice
+	}
 	b, err := openBundle(ctx, e, arg, o.Verify, o.JSON)
 	if err != nil {
 		return fmt.Errorf("install %s: %w", arg, err)

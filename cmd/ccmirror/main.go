@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -68,6 +69,8 @@ type env struct {
 	verbose bool
 	// warned are the warnings printed so far (each is printed once).
 	warned warnings
+	// noticeMu keeps notice lines whole when goroutines print them.
+	noticeMu sync.Mutex
 	// task says what the verb is doing and how to resume it, for the
 	// message of an interrupted run (see doing).
 	task, resume string
@@ -94,6 +97,7 @@ var verbs = []func(*env) *cli.Command{
 	splitCommand,
 	joinCommand,
 	updateCommand,
+	cacheCommand,
 	docsCommand,
 }
 
@@ -236,6 +240,21 @@ func intersperse(app *cli.App, args []string) []string {
 	if cmd == nil {
 		return args
 	}
+	// "ccmirror cache prune --max-size 1M", also "cache --cache DIR prune
+	// …": the subcommand goes first and the flags are all its own.
+	if len(cmd.Subcommands) > 0 {
+		for j := i + 1; j < len(args); j++ {
+			if args[j] == "--" {
+				break
+			}
+			if sub := cmd.Command(args[j]); sub != nil && !strings.HasPrefix(args[j], "-") && !takesValueBefore(cmd, args[j-1]) {
+				args = append(append(append(append([]string{}, args[:i+1]...), args[j]), args[i+1:j]...), args[j+1:]...)
+				i++
+				cmd = sub
+				break
+			}
+		}
+	}
 	takesValue := map[string]bool{}
 	for _, f := range cmd.Flags {
 		_, isBool := f.(*cli.BoolFlag)
@@ -270,6 +289,26 @@ func intersperse(app *cli.App, args []string) []string {
 		out = append(append(out, "--"), pos...)
 	}
 	return out
+}
+
+// takesValueBefore reports whether prev is a flag of cmd that takes the
+// next argument as its value ("--cache prune" names a folder "prune").
+func takesValueBefore(cmd *cli.Command, prev string) bool {
+	name := strings.TrimLeft(prev, "-")
+	if !strings.HasPrefix(prev, "-") || strings.Contains(name, "=") {
+		return false
+	}
+	for _, f := range cmd.Flags {
+		if _, isBool := f.(*cli.BoolFlag); isBool {
+			continue
+		}
+		for _, n := range f.Names() {
+			if n == name {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func hasFlag(cmd *cli.Command, name string) bool {

@@ -85,6 +85,14 @@ func (e *env) warn(msg string) {
 	}
 }
 
+// notice prints one line on stderr about a wait the user should see (a
+// retry, a lock held by another process), as "ccmirror: line".
+func (e *env) notice(line string) {
+	e.noticeMu.Lock()
+	defer e.noticeMu.Unlock()
+	fmt.Fprintf(e.stderr, "ccmirror: %s\n", printable(strings.TrimSpace(line), maxErrorLine))
+}
+
 // writeReport writes a report's text on stdout, except its "warning:"
 // lines, which go to stderr through warn (once).
 func (e *env) writeReport(write func(io.Writer) error) error {

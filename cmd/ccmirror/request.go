@@ -85,6 +85,15 @@ func requestRefs(o *fetchOptions, opts *mirror.Options) ([]mirror.Ref, error) {
 		refs = append(refs, ref)
 	}
 
+	staged := map[string]string{}
+	for _, it := range r.Wanted {
+		if it.Staged != "" {
+			staged[it.Name+"@"+it.Version] = it.Staged
+		}
+	}
+	if len(staged) > 0 {
+		opts.Replaces = func(name, version string) string { return staged[name+"@"+version] }
+	}
 	have := map[string]string{}
 	for _, p := range r.Inventory {
 		for _, b := range p.Blobs {

@@ -298,9 +298,14 @@ func TestExitCodes(t *testing.T) {
 	mustRunCLI(t, "install", "--allowed-signers", allowed, "--root", root, "--owner", owner, good)
 	ini := filepath.Join(staging.ProjectsDir(root), "gridengine", "2.1.0", "project.ini")
 	os.WriteFile(ini, []byte("[project]\nname = gridengine\nversion = 2.1.0\n"), 0o644)
-	// status sees the edit too.
+	// status sees the edit too, and exits 4 for monitoring (the report
+	// still printed).
 	var st staging.StatusReport
-	decodeJSON(t, mustRunCLI(t, "status", "--json", "--root", root), &st)
+	code, stdout, stderr := runCLI(t, "status", "--json", "--root", root)
+	if code != exitVerify || !strings.Contains(stderr, "gridengine 2.1.0") {
+		t.Errorf("status with a changed version: exit %d, stderr %q; want exit %d naming it", code, stderr, exitVerify)
+	}
+	decodeJSON(t, stdout, &st)
 	if len(st.Versions) != 1 || st.Versions[0].OK || st.Versions[0].ChangedCount != 1 ||
 		st.Versions[0].Changed[0] != (staging.FileChange{Path: "project.ini", State: "modified"}) {
 		t.Errorf("status after editing the staged project.ini: %+v", st.Versions)
@@ -311,6 +316,26 @@ func TestExitCodes(t *testing.T) {
 	mustRunCLI(t, "install", "--allowed-signers", allowed, "--root", root, "--owner", owner, "--force", good)
 	if b, _ := os.ReadFile(ini); !bytes.Contains(b, []byte("[blobs]")) {
 		t.Error("--force did not restore the bundle's project.ini")
+	}
+	mustRunCLI(t, "status", "--root", root)
+
+	// A version folder without its project.ini is incomplete: exit 4 too,
+	// in text and JSON.
+	if err := os.Remove(ini); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"status", "--root", root}, {"status", "--root", root, "--json"}} {
+		code, stdout, stderr := runCLI(t, args...)
+		if code != exitVerify || !strings.Contains(stderr, "without project.ini") || !strings.Contains(stderr, "gridengine/2.1.0") {
+			t.Errorf("%v on an incomplete version: exit %d, stderr %q; want exit %d naming it", args, code, stderr, exitVerify)
+		}
+		if args[len(args)-1] == "--json" {
+			var st staging.StatusReport
+			decodeJSON(t, stdout, &st)
+			if len(st.Incomplete) != 1 {
+				t.Errorf("status --json incomplete = %v, want the gridengine 2.1.0 folder", st.Incomplete)
+			}
+		}
 	}
 }
 

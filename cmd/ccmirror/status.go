@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ccmirror/ccmirror/internal/errclass"
 	"github.com/ccmirror/ccmirror/staging"
 )
 
@@ -20,9 +21,12 @@ type statusOptions struct {
 func statusCommand(e *env) *cli.Command {
 	o := &statusOptions{}
 	return &cli.Command{
-		Name:      "status",
-		Usage:     "list staged project versions: complete or not, ownership, which bundle installed them",
-		UsageText: "ccmirror status [--root DIR] [--state-dir DIR] [--json]\n\nexample: ccmirror status --json",
+		Name:  "status",
+		Usage: "list staged project versions: complete or not, ownership, which bundle installed them",
+		UsageText: "ccmirror status [--root DIR] [--state-dir DIR] [--json]\n\n" +
+			"Exits 4 when any version has a problem, a version folder has no project.ini, or an install was\n" +
+			"interrupted (the report is printed, --json included, all the same); 0 when all is well.\n\n" +
+			"example: ccmirror status --json",
 		Flags: []cli.Flag{
 			rootFlag(&o.Root),
 			stateDirFlag(&o.StateDir),
@@ -44,7 +48,19 @@ func runStatus(_ context.Context, e *env, o *statusOptions) error {
 		return fmt.Errorf("status: %w", err)
 	}
 	if o.JSON {
-		return staging.WriteJSON(e.stdout, rep)
+		err = staging.WriteJSON(e.stdout, rep)
+	} else {
+		err = e.writeReport(rep.WriteText)
 	}
-	return e.writeReport(rep.WriteText)
+	if err != nil {
+		return err
+	}
+	if t := rep.Trouble(); t != "" {
+		return fmt.Errorf("status: %s: %w", t, errStatusTrouble)
+	}
+	return nil
 }
+
+// errStatusTrouble marks a status run that found something staged
+// incomplete, wrong or half-installed: exit 4, as a failed check.
+var errStatusTrouble = fmt.Errorf("staged content failed its check: %w", errclass.ErrVerify)

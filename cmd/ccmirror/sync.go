@@ -78,6 +78,7 @@ func runSync(ctx context.Context, e *env, o *syncOptions) error {
 		CacheDir:  o.Cache,
 		Log:       e.logger(o.Quiet || o.JSON),
 		SplitSize: partSize,
+		Notice:    e.notice,
 	}
 	if !o.Quiet && !o.JSON {
 		opts.Progress = e.stderr // drawn only when stderr is a terminal
@@ -117,7 +118,7 @@ func printSync(e *env, s *syncjob.Summary, quiet, ok bool) {
 			fmt.Fprintf(e.stdout, "nothing new: %d project versions up to date\n", len(s.Unchanged))
 		}
 	case len(s.New) > 0 || !quiet:
-		fmt.Fprintf(e.stdout, "%d new bundle(s), %d up to date, %d failed; %s downloaded; index %s\n",
-			len(s.New), len(s.Unchanged), len(s.Failed), text.HumanBytes(s.Downloaded), s.Index)
+		fmt.Fprintf(e.stdout, "%d new bundle(s), %d up to date, %d failed; %s downloaded; index %s (sequence %d)\n",
+			len(s.New), len(s.Unchanged), len(s.Failed), text.HumanBytes(s.Downloaded), s.Index, s.Sequence)
 	}
 }

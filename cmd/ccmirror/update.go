@@ -89,6 +89,9 @@ func runUpdate(ctx context.Context, e *env, o *updateOptions) error {
 	if o.Log == nil {
 		o.Log = e.logger(o.JSON)
 	}
+	if o.Notice == nil {
+		o.Notice = e.notice
+	}
 	if o.Blob.Log == nil {
 		o.Blob.Log = o.Log
 	}

@@ -96,7 +96,8 @@ func (e *HeldError) Is(target error) bool { return target == errclass.ErrConflic
 
 // Lock is a held lock.
 type Lock struct {
-	f *os.File
+	f      *os.File
+	shared bool
 	// Previous is the note left by an earlier holder that exited without
 	// releasing (a crash); zero when the lock was released cleanly.
 	Previous Holder
@@ -117,6 +118,42 @@ type Options struct {
 // waiting up to o.Wait while someone else holds it, and writes the note h.
 // A lock still held after the wait is a *HeldError.
 func Acquire(ctx context.Context, path string, h Holder, o Options) (*Lock, error) {
+	f, err := take(ctx, path, syscall.LOCK_EX, o)
+	if err != nil {
+		return nil, err
+	}
+	l := &Lock{f: f, Previous: readNote(f)}
+	if l.Previous.PID == os.Getpid() {
+		l.Previous = Holder{}
+	}
+	if h.PID == 0 {
+		h.PID = os.Getpid()
+	}
+	if h.Since.IsZero() {
+		h.Since = time.Now()
+	}
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt(h.Marshal(), 0)
+	}
+	return l, nil
+}
+
+// AcquireShared takes a shared lock on path, creating the file if needed:
+// any number of shared holders at once, none while someone holds it
+// exclusively (Acquire). It waits up to o.Wait; OnWait gets the exclusive
+// holder's note. A shared holder writes no note, and Release leaves the
+// note alone.
+func AcquireShared(ctx context.Context, path string, o Options) (*Lock, error) {
+	f, err := take(ctx, path, syscall.LOCK_SH, o)
+	if err != nil {
+		return nil, err
+	}
+	return &Lock{f: f, shared: true}, nil
+}
+
+// take opens path and flocks it with how (LOCK_EX or LOCK_SH), waiting as
+// o says.
+func take(ctx context.Context, path string, how int, o Options) (*os.File, error) {
 	mode := o.Mode
 	if mode == 0 {
 		mode = 0o644
@@ -132,9 +169,9 @@ func Acquire(ctx context.Context, path string, h Holder, o Options) (*Lock, erro
 	deadline := time.Now().Add(o.Wait)
 	waited := false
 	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		err = syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
 		if err == nil {
-			break
+			return f, nil
 		}
 		if errors.Is(err, syscall.EINTR) {
 			continue
@@ -159,20 +196,6 @@ func Acquire(ctx context.Context, path string, h Holder, o Options) (*Lock, erro
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	l := &Lock{f: f, Previous: readNote(f)}
-	if l.Previous.PID == os.Getpid() {
-		l.Previous = Holder{}
-	}
-	if h.PID == 0 {
-		h.PID = os.Getpid()
-	}
-	if h.Since.IsZero() {
-		h.Since = time.Now()
-	}
-	if err := f.Truncate(0); err == nil {
-		_, _ = f.WriteAt(h.Marshal(), 0)
-	}
-	return l, nil
 }
 
 // Release empties the note (an empty lock file means "released cleanly")
@@ -182,7 +205,9 @@ func (l *Lock) Release() {
 	if l == nil || l.f == nil {
 		return
 	}
-	_ = l.f.Truncate(0)
+	if !l.shared {
+		_ = l.f.Truncate(0)
+	}
 	_ = syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
 	_ = l.f.Close()
 	l.f = nil

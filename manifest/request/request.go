@@ -61,6 +61,11 @@ type Item struct {
 	Tag        string `json:"tag"`
 	URL        string `json:"url,omitempty"` // the record's Url, for people reading the file
 	Reason     string `json:"reason"`        // ReasonMissing or ReasonIncomplete
+	// Staged, for an incomplete version, is the staged print of its folder
+	// as plan saw it (staging.VersionPrint); fetch --request copies it into
+	// the bundle (manifest.Project.Replaces) so install repairs that folder
+	// without --force, unless it changed since.
+	Staged string `json:"staged,omitempty"`
 }
 
 // Unresolvable is a project record plan could not turn into an Item, with
@@ -150,6 +155,9 @@ func (r *Request) Validate() error {
 		}
 		if it.Reason != ReasonMissing && it.Reason != ReasonIncomplete {
 			return fmt.Errorf("wanted[%d] %s: reason %q, want %q or %q", i, key, it.Reason, ReasonMissing, ReasonIncomplete)
+		}
+		if it.Staged != "" && (it.Reason != ReasonIncomplete || !manifest.ValidPrint(it.Staged)) {
+			return fmt.Errorf("wanted[%d] %s: staged %q: want sha256: and 64 hex digits, on an incomplete version only", i, key, it.Staged)
 		}
 	}
 	for i, u := range r.Unresolvable {

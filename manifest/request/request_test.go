@@ -174,6 +174,12 @@ func TestParseErrors(t *testing.T) {
 		}, `wanted[0]: unsafe name or version "../../etc"@"3.0.12"`},
 		{"bad repository", func(s string) string { return strings.Replace(s, `"Azure/cyclecloud-slurm"`, `"cyclecloud-slurm"`, 1) }, `wanted[0] slurm@3.0.12: repository "cyclecloud-slurm" is not OWNER/REPO`},
 		{"empty tag", func(s string) string { return strings.Replace(s, `"tag": "3.0.12"`, `"tag": ""`, 1) }, `tag "" is not a usable tag name`},
+		{"staged print on a missing version", func(s string) string {
+			return strings.Replace(s, `"reason": "missing"`, `"reason": "missing", "staged": "sha256:`+strings.Repeat("a", 64)+`"`, 1)
+		}, `staged "sha256:aaaa`},
+		{"malformed staged print", func(s string) string {
+			return strings.Replace(s, `"reason": "incomplete"`, `"reason": "incomplete", "staged": "md5:1"`, 1)
+		}, `staged "md5:1": want sha256: and 64 hex digits`},
 		{"bad reason", func(s string) string { return strings.Replace(s, `"reason": "missing"`, `"reason": "wanted"`, 1) }, `reason "wanted", want "missing" or "incomplete"`},
 		{"duplicate wanted", func(s string) string {
 			return strings.Replace(s, `"name": "pbspro",

@@ -171,7 +171,7 @@ func (r *run) place(tmp, project, version string, rev int) (string, int, error) 
 // sweep removes what an interrupted run left: bundles being fetched and
 // index files being written. It runs under the lock, so none is in use.
 func (r *run) sweep() {
-	for _, pat := range []string{".ccmirror-sync-*.tar*", atomicfile.TempPrefix(IndexName) + "*", atomicfile.TempPrefix(IndexSigName) + "*"} {
+	for _, pat := range []string{".ccmirror-sync-*.tar*", atomicfile.TempPrefix(IndexName) + "*", atomicfile.TempPrefix(IndexSigName) + "*", atomicfile.TempPrefix(SequenceName) + "*"} {
 		m, _ := filepath.Glob(filepath.Join(r.cfg.Output, pat))
 		for _, f := range m {
 			if err := os.Remove(f); err == nil {

@@ -114,7 +114,7 @@ type fileState struct {
 	data  string
 }
 
-// snapshot records every file of the output folder except the lock.
+// snapshot records every file of the output folder.
 func snapshot(t *testing.T, dir string) map[string]fileState {
 	t.Helper()
 	out := map[string]fileState{}
@@ -123,9 +123,6 @@ func snapshot(t *testing.T, dir string) map[string]fileState {
 		t.Fatal(err)
 	}
 	for _, e := range ents {
-		if e.Name() == LockName {
-			continue
-		}
 		p := filepath.Join(dir, e.Name())
 		st, err := os.Stat(p)
 		if err != nil {

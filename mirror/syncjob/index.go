@@ -27,8 +27,9 @@ const (
 	// IndexSigName is the index's OpenSSH signature (namespace "ccmirror")
 	// over the exact bytes of index.json.
 	IndexSigName = index.SigName
-	// LockName is the lock file a run holds (flock) while it works.
-	LockName = ".ccmirror-sync.lock"
+	// legacyLockName is the lock file earlier versions kept in the
+	// output folder (now LockPath); a run removes it.
+	legacyLockName = ".ccmirror-sync.lock"
 	// SequenceName records the highest index sequence the job ever wrote,
 	// written before each index: when index.json is lost or moved away,
 	// the next index still gets a number never used before.

@@ -7,6 +7,9 @@ type Summary struct {
 	Config string `json:"config"`
 	Output string `json:"output"`
 	Index  string `json:"index"`
+	// Sequence is the sequence number of index.json after the run (0:
+	// none written yet).
+	Sequence int64 `json:"index_sequence"`
 	// NothingNew is true when no bundle was written.
 	NothingNew bool `json:"nothing_new"`
 	// New are the bundles written by this run.

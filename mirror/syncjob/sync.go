@@ -42,6 +42,9 @@ type Options struct {
 	// SplitSize, when positive, also cuts every new bundle into parts of
 	// this size with a signed part list beside it, for removable media.
 	SplitSize int64
+	// Notice receives one line for each wait a user should see (a retry,
+	// a lock held by another process); nil drops them.
+	Notice func(line string)
 }
 
 // run is the state of one Run.
@@ -52,6 +55,7 @@ type run struct {
 	now    func() time.Time
 	signer manifest.Signer
 	f      *mirror.Fetcher
+	cache  string // the download cache, which also holds the job lock
 	ix     *Index
 	sum    *Summary
 	errs   []error
@@ -93,7 +97,19 @@ func Run(ctx context.Context, cfg *Config, o Options) (*Summary, error) {
 	if err := r.setup(); err != nil {
 		return nil, err
 	}
-	lock, err := lockOutput(ctx, cfg.Output, r.now())
+	cache := r.o.CacheDir
+	if cache == "" {
+		cache = cfg.Cache
+	}
+	if cache == "" {
+		d, err := mirror.DefaultCacheDir()
+		if err != nil {
+			return nil, fmt.Errorf("sync: %w", err)
+		}
+		cache = d
+	}
+	r.cache = cache
+	lock, err := lockOutput(ctx, cache, cfg.Output, r.now())
 	if err != nil {
 		return nil, err
 	}
@@ -106,6 +122,7 @@ func Run(ctx context.Context, cfg *Config, o Options) (*Summary, error) {
 		return nil, err
 	}
 
+	defer func() { r.sum.Sequence = r.ix.Sequence }()
 	targets := r.resolve(ctx)
 	for _, t := range targets {
 		if ctx.Err() != nil {
@@ -149,20 +166,17 @@ func (r *run) newFetcher() error {
 			r.log.Warn("the token variable named by token_env is empty; using GitHub without a token (low rate limit)", "token_env", r.cfg.TokenEnv)
 		}
 	}
-	cache := r.o.CacheDir
-	if cache == "" {
-		cache = r.cfg.Cache
-	}
 	f, err := mirror.NewFetcher(mirror.Options{
 		GitHubURL:   r.cfg.GitHubURL,
 		Token:       token,
-		CacheDir:    cache,
+		CacheDir:    r.cache,
 		Concurrency: r.cfg.Concurrency,
 		Signer:      r.signer,
 		Progress:    r.o.Progress,
 		Log:         r.log,
 		HTTPClient:  r.o.HTTPClient,
 		Now:         r.o.Now,
+		Notice:      r.o.Notice,
 	})
 	if err != nil {
 		return fmt.Errorf("sync: %w", err)

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ccmirror/ccmirror/internal/atomicfile"
+	"github.com/ccmirror/ccmirror/internal/flock"
 	"github.com/ccmirror/ccmirror/manifest"
 	"github.com/ccmirror/ccmirror/mirror"
 	"github.com/ccmirror/ccmirror/staging"
@@ -79,8 +81,18 @@ func TestSyncTwiceSecondRunDoesNothing(t *testing.T) {
 	}
 
 	before := snapshot(t, w.out())
+	dirBefore, err := os.Stat(w.out())
+	if err != nil {
+		t.Fatal(err)
+	}
 	w.gh.ResetCounters()
 	s2 := w.mustRun(c)
+	if dirAfter, err := os.Stat(w.out()); err != nil || !dirAfter.ModTime().Equal(dirBefore.ModTime()) {
+		t.Errorf("the idle run changed the output folder's entries (mtime %v, was %v)", dirAfter.ModTime(), dirBefore.ModTime())
+	}
+	if ix, err := ParseIndex(ixb); err != nil || s2.Sequence != ix.Sequence || ix.Sequence == 0 {
+		t.Errorf("the idle run's summary says index sequence %d; index.json says %d (%v)", s2.Sequence, ix.Sequence, err)
+	}
 	if n := w.gh.AssetBytesServed(); n != 0 {
 		t.Errorf("second run transferred %d asset bytes, want 0", n)
 	}
@@ -92,8 +104,15 @@ func TestSyncTwiceSecondRunDoesNothing(t *testing.T) {
 		t.Errorf("second run changed the output folder: %d files before, %d after", len(before), len(after))
 	}
 	for name, st := range before {
-		if after[name] != st {
+		if got, ok := after[name]; !ok {
+			t.Errorf("second run removed %s", name)
+		} else if got != st {
 			t.Errorf("second run rewrote %s", name)
+		}
+	}
+	for name := range after {
+		if _, ok := before[name]; !ok {
+			t.Errorf("second run added %s", name)
 		}
 	}
 }
@@ -233,7 +252,11 @@ func TestOverlappingRunsConflict(t *testing.T) {
 	// The lock file names its holder once the first run holds the lock.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if b, _ := os.ReadFile(filepath.Join(w.out(), LockName)); strings.Contains(string(b), "pid=") {
+		lock, err := LockPath(w.cache, w.out())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(lock); strings.Contains(string(b), "pid=") {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -390,5 +413,38 @@ func TestSplitParts(t *testing.T) {
 	b, _ := os.ReadFile(s.New[0].Path)
 	if !bytes.Equal(a, b) || len(a) <= 8<<10 {
 		t.Errorf("parts join to %d bytes, bundle has %d; want equal and more than one part", len(a), len(b))
+	}
+}
+
+// TestSweepAndLegacyLock: a run removes the temporaries an interrupted run
+// left (index, signature and sequence file being written) and the lock
+// file earlier versions kept in the output folder, unless an older
+// ccmirror holds that lock now: then it is a conflict.
+func TestSweepAndLegacyLock(t *testing.T) {
+	w := newWorld(t)
+	c := w.config("  - ref: gridengine\n    versions: [latest]\n")
+	if err := os.MkdirAll(w.out(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	left := []string{atomicfile.TempPrefix(SequenceName) + "123", atomicfile.TempPrefix(IndexName) + "456", atomicfile.TempPrefix(IndexSigName) + "789"}
+	for _, n := range left {
+		if err := os.WriteFile(filepath.Join(w.out(), n), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	legacy := filepath.Join(w.out(), legacyLockName)
+	l, err := flock.Acquire(context.Background(), legacy, flock.Holder{What: "(ccmirror sync)"}, flock.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.run(context.Background(), c); !errors.Is(err, staging.ErrConflict) || !strings.Contains(err.Error(), "older ccmirror sync") {
+		t.Errorf("run while an older ccmirror holds the output's lock: %v, want a conflict naming it", err)
+	}
+	l.Release()
+	w.mustRun(c)
+	for _, n := range append(left, legacyLockName) {
+		if _, err := os.Stat(filepath.Join(w.out(), n)); err == nil {
+			t.Errorf("%s is still in the output folder", n)
+		}
 	}
 }

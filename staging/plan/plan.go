@@ -178,6 +178,13 @@ func Make(ctx context.Context, o Options) (*request.Request, *Report, error) {
 			continue
 		}
 		it := request.Item{Name: g.name, Version: g.version, Repository: repo, Tag: tag, URL: printable(url, 4096), Reason: reason}
+		if reason == request.ReasonIncomplete {
+			// What install may replace without --force: this folder, as it
+			// is now. A folder that cannot be read gets no print.
+			if p, err := staging.VersionPrint(ctx, root, g.name, g.version); err == nil {
+				it.Staged = p
+			}
+		}
 		req.Wanted = append(req.Wanted, it)
 		rep.Wanted = append(rep.Wanted, Wanted{Item: it, Detail: detail})
 	}

@@ -89,6 +89,7 @@ func (u *updater) installOne(ctx context.Context, it *Item) error {
 		Verify:   staging.VerifyOptions{Allowed: u.o.Allowed},
 		Log:      u.log,
 		LockWait: u.o.LockWait,
+		Notice:   u.o.Notice,
 	})
 	done(err)
 	if irep != nil {

@@ -78,6 +78,9 @@ type Options struct {
 	LockWait time.Duration
 	// Log receives what happens; nil discards.
 	Log *slog.Logger
+	// Notice hears, in one line, of a wait for an install's staging lock;
+	// nil: only logged.
+	Notice func(line string)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
