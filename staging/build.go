@@ -1,11 +1,9 @@
 package staging
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -13,7 +11,10 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/ccmirror/ccmirror/internal/child"
+	"github.com/ccmirror/ccmirror/internal/text"
 	"github.com/ccmirror/ccmirror/manifest"
 )
 
@@ -119,10 +120,14 @@ type blobInput struct {
 	Staged  func() (*os.File, error) // opens an already staged blob (on a handle), or nil
 }
 
+// maxBuildOutput bounds what `cyclecloud project build` may print: it is
+// killed past it (only the last 8 KiB is kept, for messages).
+const maxBuildOutput = 64 << 20
+
 // buildCycleCloud runs `cyclecloud project build` in the unpacked source and
 // moves build/<name>/ to out. A blobs/ folder in the output is dropped:
 // blobs are staged once per project, in <name>/blobs/.
-func buildCycleCloud(ctx context.Context, root *os.Root, src, out, name, cc string, blobs []blobInput, log *slog.Logger, warn func(string)) error {
+func buildCycleCloud(ctx context.Context, root *os.Root, src, out, name, cc string, timeout time.Duration, blobs []blobInput, log *slog.Logger, warn func(string)) error {
 	for _, b := range blobs {
 		dst := src + "/blobs/" + b.Name
 		if _, err := root.Lstat(dst); err == nil {
@@ -141,20 +146,19 @@ func buildCycleCloud(ctx context.Context, root *os.Root, src, out, name, cc stri
 			return fmt.Errorf("blob %s: %w", b.Name, err)
 		}
 	}
-	var outBuf tailBuffer
-	cmd := exec.CommandContext(ctx, cc, "project", "build")
+	cmd := exec.Command(cc, "project", "build")
 	cmd.Dir = root.Name() + "/" + src
-	cmd.Stdout = &outBuf
-	cmd.Stderr = &outBuf
 	log.Info("running cyclecloud project build", "dir", cmd.Dir, "cli", cc)
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("cyclecloud project build: %w: %s", err, strings.TrimSpace(outBuf.String()))
+	res, err := child.Run(ctx, cmd, child.Options{Timeout: timeout, MaxStdout: maxBuildOutput, StderrIsStdout: true, Tail: 8 << 10})
+	printed := strings.TrimSpace(string(res.Stdout))
+	if err != nil {
+		return fmt.Errorf("cyclecloud project build: %w: %s", err, text.OneLine(printed))
 	}
-	log.Debug("cyclecloud project build output", "output", outBuf.String())
+	log.Debug("cyclecloud project build output", "output", printed)
 	built := src + "/build/" + name
 	st, err := root.Lstat(built)
 	if err != nil || !st.IsDir() {
-		return fmt.Errorf("cyclecloud project build produced no build/%s/ folder: %s", name, strings.TrimSpace(outBuf.String()))
+		return fmt.Errorf("cyclecloud project build produced no build/%s/ folder: %s", name, text.OneLine(printed))
 	}
 	if err := root.Rename(built, out); err != nil {
 		return err
@@ -239,20 +243,3 @@ func readDir(root *os.Root, name string) ([]fs.DirEntry, error) {
 	sort.Slice(es, func(i, j int) bool { return es[i].Name() < es[j].Name() })
 	return es, err
 }
-
-// tailBuffer keeps the last 8 KiB written to it (for error messages).
-type tailBuffer struct{ b bytes.Buffer }
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	n := len(p)
-	t.b.Write(p)
-	if t.b.Len() > 8<<10 {
-		keep := t.b.Bytes()[t.b.Len()-8<<10:]
-		t.b = *bytes.NewBuffer(append([]byte(nil), keep...))
-	}
-	return n, nil
-}
-
-func (t *tailBuffer) String() string { return t.b.String() }
-
-var _ io.Writer = (*tailBuffer)(nil)

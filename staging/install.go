@@ -36,6 +36,9 @@ type InstallOptions struct {
 	// folders and install records; "" means StateDir(Root). It must be
 	// writable by root only (CheckStateDir), and on the staging filesystem.
 	StateDir string
+	// BuildTimeout bounds each `cyclecloud project build`; 0 means
+	// child.DefaultTimeout.
+	BuildTimeout time.Duration
 }
 
 // switches are the test-only knobs of one install. Install uses the zero

@@ -838,6 +838,31 @@ echo "built $name"
 		t.Fatalf("failing build: %v, want its output in the error", err)
 	}
 	assertUnchanged(t, e, before)
+	// A build that prints without end, or hangs (leaving a grandchild),
+	// is killed with its process group; nothing is staged.
+	for _, tc := range []struct{ name, script, want string }{
+		{"floods", "#!/bin/sh\nexec cat /dev/zero\n", "printed more than the output cap of 64 MiB"},
+		{"hangs", "#!/bin/sh\necho building\nsleep 1000 &\necho $! > " + filepath.Join(bin, "grandchild") + "\nwait\n", "timed out after 500ms: building"},
+	} {
+		if err := os.WriteFile(filepath.Join(bin, "cyclecloud"), []byte(tc.script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_, err := e.install(makeBundle(t, []testProject{demoProject(t, "1.1.0", "one")}, k.signer), func(o *InstallOptions) {
+			o.Builder, o.BuildTimeout = BuilderCycleCloud, 500*time.Millisecond
+			if tc.name == "floods" {
+				o.BuildTimeout = time.Hour
+			}
+		})
+		if err == nil || !strings.Contains(err.Error(), "cyclecloud project build: "+tc.want) {
+			t.Fatalf("build that %s: %v, want %q", tc.name, err, tc.want)
+		}
+		assertUnchanged(t, e, before)
+	}
+	if b, err := os.ReadFile(filepath.Join(bin, "grandchild")); err != nil {
+		t.Fatalf("the hanging build did not start its grandchild: %v", err)
+	} else if st, err := os.ReadFile("/proc/" + strings.TrimSpace(string(b)) + "/stat"); err == nil && !strings.Contains(string(st), ") Z") {
+		t.Errorf("the build's grandchild %s still runs", strings.TrimSpace(string(b)))
+	}
 }
 
 // TestInstallFailureUndoes cancels installs at several points, including

@@ -140,7 +140,7 @@ func (in *installer) buildProject(ctx context.Context, i int) error {
 				}})
 			}
 		}
-		err = buildCycleCloud(ctx, in.troot, pw.src, pw.out, p.Name, in.cyclecloud, inputs, in.log, in.warn)
+		err = buildCycleCloud(ctx, in.troot, pw.src, pw.out, p.Name, in.cyclecloud, in.o.BuildTimeout, inputs, in.log, in.warn)
 	default:
 		err = buildNative(in.troot, pw.src, pw.out, in.warn)
 	}

@@ -8,9 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ccmirror/ccmirror/internal/child"
 	"github.com/ccmirror/ccmirror/staging"
 	"github.com/ccmirror/ccmirror/transport"
 	"github.com/ccmirror/ccmirror/transport/blob"
@@ -20,6 +22,13 @@ import (
 func rootFlag(dest *string) cli.Flag {
 	return &cli.StringFlag{Name: "root", EnvVars: []string{"CCMIRROR_ROOT"}, Value: staging.DefaultRoot, Destination: dest,
 		Usage: "CycleCloud installation `DIR`; projects are staged under DIR/work/staging/projects"}
+}
+
+// timeoutFlag bounds each outside command ccmirror runs (cycle_server,
+// cyclecloud project build).
+func timeoutFlag(dest *time.Duration, what string) cli.Flag {
+	return &cli.DurationFlag{Name: "timeout", Value: child.DefaultTimeout, Destination: dest,
+		Usage: "`DURATION` " + what + " may run (it is killed, with everything it started, past it; or when it prints more than 64 MiB)"}
 }
 
 // stateDirFlag chooses ccmirror's own state folder (lock, journals, records).

@@ -40,6 +40,7 @@ func installCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "json", Destination: &o.JSON, Usage: "print the report as JSON on stdout"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Destination: &o.Quiet, Usage: "print only warnings and errors"},
 			&cli.DurationFlag{Name: "lock-wait", Value: staging.DefaultLockWait, Destination: &o.LockWait, Usage: "`DURATION` to wait for another ccmirror holding the staging lock (e.g. 30s, 5m)"},
+			timeoutFlag(&o.BuildTimeout, "each `cyclecloud project build`"),
 		),
 		Action: func(c *cli.Context) error {
 			o.Args = c.Args().Slice()

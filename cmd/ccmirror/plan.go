@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -22,6 +23,7 @@ type planOptions struct {
 	Root        string
 	StateDir    string
 	CycleServer string
+	Timeout     time.Duration
 	AllVersions bool
 	SignKey     string
 	JSON        bool
@@ -57,6 +59,7 @@ func planCommand(e *env) *cli.Command {
 			rootFlag(&o.Root),
 			stateDirFlag(&o.StateDir),
 			&cli.StringFlag{Name: "cycle-server", Destination: &o.CycleServer, Usage: "the cycle_server command `PATH` (default ROOT/cycle_server)"},
+			timeoutFlag(&o.Timeout, "cycle_server"),
 			&cli.BoolFlag{Name: "all-versions", Destination: &o.AllVersions, Usage: "request every project version CycleCloud knows, not only the highest of each project"},
 			signKeyFlag(&o.SignKey, "sign the request with this OpenSSH private key `FILE` (or agent: / agent:SHA256:…)"),
 			&cli.BoolFlag{Name: "json", Destination: &o.JSON, Usage: "print a JSON summary on stdout"},
@@ -92,6 +95,7 @@ func runPlan(ctx context.Context, e *env, o *planOptions) error {
 		Root:        o.Root,
 		StateDir:    o.StateDir,
 		CyclePath:   o.CycleServer,
+		Timeout:     o.Timeout,
 		AllVersions: o.AllVersions,
 	})
 	if err != nil {

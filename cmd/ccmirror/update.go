@@ -51,6 +51,7 @@ func updateCommand(e *env) *cli.Command {
 			rootFlag(&o.Root),
 			stateDirFlag(&o.StateDir),
 			&cli.StringFlag{Name: "cycle-server", Destination: &o.CyclePath, Usage: "the cycle_server command `PATH` (default ROOT/cycle_server)"},
+			timeoutFlag(&o.Timeout, "cycle_server, and each `cyclecloud project build`,"),
 			&cli.BoolFlag{Name: "all-versions", Destination: &o.AllVersions, Usage: "install every project version CycleCloud knows, not only the highest of each project"},
 			&cli.BoolFlag{Name: "dry-run", Destination: &o.DryRun, Usage: "print the plan (install / already staged / not offered) and change nothing"},
 			&cli.BoolFlag{Name: "json", Destination: &o.JSON, Usage: "print the report as JSON on stdout (for monitoring)"},

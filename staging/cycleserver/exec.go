@@ -1,7 +1,6 @@
 package cycleserver
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ccmirror/ccmirror/internal/child"
 	"github.com/ccmirror/ccmirror/internal/text"
 )
 
@@ -25,12 +25,14 @@ const maxOutput = 64 << 20
 // and parses its output; when that command fails or prints something that is
 // not JSON (older releases), it runs the query again without -format json
 // and parses the default `Key = value` format. cyclePath "" means
-// DefaultPath. Errors are one line naming the command and what went wrong.
-func Records(ctx context.Context, cyclePath string) ([]Project, error) {
+// DefaultPath; each run may last timeout (0: child.DefaultTimeout) and
+// print at most 64 MiB, and is killed with its process group past either.
+// Errors are one line naming the command and what went wrong.
+func Records(ctx context.Context, cyclePath string, timeout time.Duration) ([]Project, error) {
 	if cyclePath == "" {
 		cyclePath = DefaultPath
 	}
-	out, jerr := run(ctx, cyclePath, "execute", "-format", "json", Query)
+	out, jerr := run(ctx, timeout, cyclePath, "execute", "-format", "json", Query)
 	if jerr == nil {
 		recs, perr := ParseJSON(out)
 		if perr == nil {
@@ -41,7 +43,7 @@ func Records(ctx context.Context, cyclePath string) ([]Project, error) {
 		// Could not start it at all, or cancelled: trying again is pointless.
 		return nil, fmt.Errorf("%s: %w", describe(cyclePath, true), jerr)
 	}
-	out, err := run(ctx, cyclePath, "execute", Query)
+	out, err := run(ctx, timeout, cyclePath, "execute", Query)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w (with -format json: %s)", describe(cyclePath, false), err, text.OneLine(jerr.Error()))
 	}
@@ -61,7 +63,8 @@ func describe(cyclePath string, jsonFormat bool) string {
 }
 
 // ranAndFailed reports whether err means the command ran and exited
-// unsuccessfully (as opposed to not starting or being cancelled).
+// unsuccessfully (as opposed to not starting, being cancelled, timing out
+// or printing too much).
 func ranAndFailed(err error) bool {
 	var ee *exec.ExitError
 	return errors.As(err, &ee) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
@@ -69,44 +72,18 @@ func ranAndFailed(err error) bool {
 
 // run executes the command and returns its standard output. A failure
 // carries the first line of standard error.
-func run(ctx context.Context, name string, args ...string) ([]byte, error) {
-	var stdout, stderr capBuffer
-	stdout.max, stderr.max = maxOutput, 64<<10
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = 2 * time.Second
-	err := cmd.Run()
+func run(ctx context.Context, timeout time.Duration, name string, args ...string) ([]byte, error) {
+	res, err := child.Run(ctx, exec.Command(name, args...), child.Options{Timeout: timeout, MaxStdout: maxOutput})
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
 	if err != nil {
-		if msg := firstLine(stderr.String()); msg != "" {
+		if msg := firstLine(string(res.Stderr)); msg != "" {
 			return nil, fmt.Errorf("%w: %s", err, msg)
 		}
 		return nil, err
 	}
-	if stdout.over {
-		return nil, fmt.Errorf("output larger than %d MiB", maxOutput>>20)
-	}
-	return stdout.Bytes(), nil
-}
-
-// capBuffer keeps at most max bytes and notes when more were written.
-type capBuffer struct {
-	bytes.Buffer
-	max  int
-	over bool
-}
-
-func (c *capBuffer) Write(p []byte) (int, error) {
-	if room := c.max - c.Len(); len(p) > room {
-		c.over = true
-		if room > 0 {
-			c.Buffer.Write(p[:room])
-		}
-		return len(p), nil
-	}
-	return c.Buffer.Write(p)
+	return res.Stdout, nil
 }
 
 // firstLine returns the first non-blank line of s, clipped.

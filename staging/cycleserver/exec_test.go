@@ -78,7 +78,7 @@ func TestRecords(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			path := fakeCycleServer(t, tc.jsonBody, tc.jsonExit, tc.jsonErr, tc.plainBody, tc.plainExit, tc.plainErr)
-			got, err := Records(context.Background(), path)
+			got, err := Records(context.Background(), path, 0)
 			if tc.wantErr != nil {
 				if err == nil {
 					t.Fatalf("Records succeeded with %+v, want error", got)
@@ -106,7 +106,7 @@ func TestRecords(t *testing.T) {
 func TestRecordsMissingCommand(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "cycle_server")
-	_, err := Records(context.Background(), path)
+	_, err := Records(context.Background(), path, 0)
 	if err == nil || !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), path+" execute -format json") {
 		t.Fatalf("error %v, want one naming %s and wrapping fs.ErrNotExist", err, path)
 	}
@@ -121,8 +121,67 @@ func TestRecordsCancelled(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, err := Records(ctx, path)
+	_, err := Records(ctx, path, 0)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("error %v, want deadline exceeded", err)
 	}
+}
+
+// TestRecordsBounded: a cycle_server that prints more than the 64 MiB cap,
+// or hangs before or after printing, or leaves a grandchild holding its
+// output, ends Records with a clear error and no process left behind.
+func TestRecordsBounded(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		script  string
+		timeout time.Duration
+		wantErr string
+	}{
+		{name: "prints 100 MiB", script: `head -c 104857600 /dev/zero`, timeout: time.Hour, wantErr: "printed more than the output cap of 64 MiB"},
+		{name: "hangs before printing", script: `exec sleep 1000`, wantErr: "timed out after 300ms"},
+		{name: "hangs after printing", script: `echo '[]'; exec sleep 1000`, wantErr: "timed out after 300ms"},
+		{name: "grandchild keeps the output open", script: `sleep 1000 & echo $! > "$(dirname "$0")/grandchild"; echo '[]'`, timeout: time.Hour},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			path := filepath.Join(dir, "cycle_server")
+			if err := os.WriteFile(path, []byte("#!/bin/sh\n"+tc.script+"\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if tc.timeout == 0 {
+				tc.timeout = 300 * time.Millisecond
+			}
+			recs, err := Records(context.Background(), path, tc.timeout)
+			if tc.wantErr == "" {
+				if err != nil || len(recs) != 0 {
+					t.Fatalf("Records = %v, %v; want no records and no error", recs, err)
+				}
+			} else if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), path+" execute") {
+				t.Fatalf("error %v, want one naming %s and %q", err, path, tc.wantErr)
+			}
+			if b, err := os.ReadFile(filepath.Join(dir, "grandchild")); err == nil {
+				pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+				for i := 0; i < 200 && running(pid); i++ {
+					time.Sleep(10 * time.Millisecond)
+				}
+				if running(pid) {
+					t.Errorf("grandchild %d still runs after Records returned", pid)
+				}
+			}
+		})
+	}
+}
+
+// running reports whether pid is a live (not zombie) process.
+func running(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
 }

@@ -45,6 +45,8 @@ type Options struct {
 	StateDir string
 	// CyclePath is the cycle_server command; "" means <Root>/cycle_server.
 	CyclePath string
+	// Timeout bounds the cycle_server run (0: child.DefaultTimeout).
+	Timeout time.Duration
 	// AllVersions considers every record; by default only the highest
 	// version of each project (numeric order, cycleserver.CompareVersions).
 	AllVersions bool
@@ -130,7 +132,7 @@ func Make(ctx context.Context, o Options) (*request.Request, *Report, error) {
 		}
 	}
 
-	recs, err := cycleserver.Records(ctx, cyclePath)
+	recs, err := cycleserver.Records(ctx, cyclePath, o.Timeout)
 	if err != nil {
 		return nil, nil, fmt.Errorf("plan: ask CycleCloud for its projects: %w", err)
 	}

@@ -82,14 +82,15 @@ func (u *updater) installOne(ctx context.Context, it *Item) error {
 		return fmt.Errorf("%s: %w", label, err)
 	}
 	irep, err := staging.Install(ctx, r, it.File, staging.InstallOptions{
-		Root:     u.root,
-		StateDir: u.o.StateDir,
-		Owner:    u.o.Owner,
-		Builder:  u.o.Builder,
-		Verify:   staging.VerifyOptions{Allowed: u.o.Allowed},
-		Log:      u.log,
-		LockWait: u.o.LockWait,
-		Notice:   u.o.Notice,
+		Root:         u.root,
+		StateDir:     u.o.StateDir,
+		Owner:        u.o.Owner,
+		Builder:      u.o.Builder,
+		BuildTimeout: u.o.Timeout,
+		Verify:       staging.VerifyOptions{Allowed: u.o.Allowed},
+		Log:          u.log,
+		LockWait:     u.o.LockWait,
+		Notice:       u.o.Notice,
 	})
 	done(err)
 	if irep != nil {

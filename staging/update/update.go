@@ -60,6 +60,9 @@ type Options struct {
 	StateDir string
 	// CyclePath is the cycle_server command; "" means <Root>/cycle_server.
 	CyclePath string
+	// Timeout bounds cycle_server and each `cyclecloud project build`
+	// (0: child.DefaultTimeout).
+	Timeout time.Duration
 	// AllVersions wants every project version CycleCloud knows, not only
 	// the highest of each project.
 	AllVersions bool
@@ -435,7 +438,7 @@ func readObject(ctx context.Context, src Source, name string, max int64) ([]byte
 // index offers (to install, oldest first), what is staged and what is not
 // offered.
 func (u *updater) decide(ctx context.Context, ix *index.Index) error {
-	_, prep, err := plan.Make(ctx, plan.Options{Root: u.root, StateDir: u.o.StateDir, CyclePath: u.o.CyclePath, AllVersions: u.o.AllVersions})
+	_, prep, err := plan.Make(ctx, plan.Options{Root: u.root, StateDir: u.o.StateDir, CyclePath: u.o.CyclePath, Timeout: u.o.Timeout, AllVersions: u.o.AllVersions})
 	if err != nil {
 		return fmt.Errorf("update: %w", err)
 	}
