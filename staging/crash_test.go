@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/ccmirror/ccmirror/internal/beneath"
 	"github.com/ccmirror/ccmirror/manifest/trust"
 )
 
@@ -188,7 +189,13 @@ func TestCrashSafety(t *testing.T) {
 					// Recovery (what the next install does first, under the
 					// lock) returns to exactly the old state, or keeps the
 					// complete new one once the install committed.
-					if err := recoverTmp(tmpRoot(e.state), e.root, slog.New(slog.DiscardHandler), durability{off: true}); err != nil {
+					rootDir, err := beneath.OpenDir(e.root)
+					if err != nil {
+						t.Fatal(err)
+					}
+					err = recoverTmp(tmpRoot(e.state), rootDir, slog.New(slog.DiscardHandler), durability{off: true})
+					rootDir.Close()
+					if err != nil {
 						t.Fatalf("recover: %v", err)
 					}
 					recovered := snapshot(t, stagingTree(e.root))

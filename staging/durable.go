@@ -3,12 +3,14 @@ package staging
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ccmirror/ccmirror/internal/atomicfile"
+	"github.com/ccmirror/ccmirror/internal/beneath"
 )
 
 // durability makes what an install wrote survive a power cut: fsync of
@@ -32,6 +34,17 @@ func (d durability) dir(dir string) error {
 	}
 	if err := atomicfile.SyncDir(dir); err != nil && !errors.Is(err, syscall.EINVAL) {
 		return err
+	}
+	return nil
+}
+
+// fd fsyncs the folder open on d (see dir).
+func (d durability) fd(dir *beneath.Dir) error {
+	if d.off {
+		return nil
+	}
+	if err := unix.Fsync(dir.Fd()); err != nil && !errors.Is(err, syscall.EINVAL) {
+		return &fs.PathError{Op: "fsync", Path: dir.Name, Err: err}
 	}
 	return nil
 }

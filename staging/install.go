@@ -117,6 +117,17 @@ func install(ctx context.Context, r io.Reader, bundleName string, o InstallOptio
 	if err := CheckRoot(root); err != nil {
 		return rep, err
 	}
+	// The root is the administrator's choice and is opened by name this
+	// once; everything below it is reached from this handle.
+	if in.rootDir, err = beneath.OpenDir(root); err != nil {
+		return rep, fmt.Errorf("root %s: %w", root, err)
+	}
+	in.h.root = in.rootDir
+	defer func() {
+		in.h.close()
+		in.proj.Close()
+		in.rootDir.Close()
+	}()
 	if in.owner, err = ResolveOwner(o.Owner); err != nil {
 		return rep, err
 	}
@@ -149,14 +160,10 @@ func install(ctx context.Context, r io.Reader, bundleName string, o InstallOptio
 		}
 		defer lock.Release()
 		in.hook("locked")
-		if err := recoverTmp(tmpRoot(in.state), in.root, in.log, in.durable); err != nil {
+		if err := recoverTmp(tmpRoot(in.state), in.rootDir, in.log, in.durable); err != nil {
 			return rep, err
 		}
 	}
-	defer func() {
-		in.proj.Close()
-		in.rootDir.Close()
-	}()
 	return rep, in.run(ctx, r)
 }
 
@@ -181,6 +188,7 @@ type installer struct {
 	blobs    []*blobPlan // unique (project name, blob) pairs
 	projects []*projectWork
 	journal  *journal
+	h        handles // folders of the staging tree, on handles (placement)
 }
 
 // blobPlan is one blob to stage in <name>/blobs/.
@@ -306,7 +314,7 @@ func (in *installer) run(ctx context.Context, r io.Reader) (err error) {
 	in.hook("chowned")
 	if err := in.place(ctx); err != nil {
 		if in.journal != nil {
-			if uerr := undo(in.journal.ops, in.log, in.durable); uerr != nil {
+			if uerr := undo(in.journal.ops, in.rootDir, in.log, in.durable); uerr != nil {
 				keepTmp = true
 				return fmt.Errorf("%w; AND undoing the partial install failed (the next install retries from %s): %w", err, in.tmp, uerr)
 			}

@@ -9,10 +9,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
 
+	"github.com/ccmirror/ccmirror/internal/beneath"
 	"golang.org/x/sys/unix"
 )
 
@@ -117,68 +119,130 @@ func readJournal(path string) ([]journalOp, bool, error) {
 }
 
 // undo reverses ops, last first, and returns every problem it could not fix.
-func undo(ops []journalOp, log *slog.Logger, d durability) error {
+// Paths inside the staging root are reached from its handle, never through
+// a symlink, and each entry is checked (by inode) to be the one the journal
+// placed before it is moved or removed; paths in the state folder, which
+// only root can change, are used by name.
+func undo(ops []journalOp, rootDir *beneath.Dir, log *slog.Logger, d durability) error {
 	var errs []error
-	dirs := map[string]bool{}
+	h := &handles{root: rootDir}
+	defer h.close()
+	synced := map[*beneath.Dir]bool{}
 	for i := len(ops) - 1; i >= 0; i-- {
 		op := ops[i]
-		if err := undoOne(op); err != nil {
+		parent, err := undoOne(op, h)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("undo %s %s: %w", op.Op, op.Path, err))
 			continue
 		}
-		dirs[filepath.Dir(op.Path)] = true
+		if parent != nil {
+			synced[parent] = true
+		}
 		log.Debug("undid", "op", op.Op, "path", op.Path)
 	}
-	for dir := range dirs {
-		_ = d.dir(dir)
+	for dir := range synced {
+		_ = d.fd(dir)
 	}
 	return errors.Join(errs...)
 }
 
-func undoOne(op journalOp) error {
+// at is where a journaled path is: its parent folder's handle and its name
+// when it is inside the staging root, or nil and the path itself (in the
+// state folder). A parent folder that is gone is fs.ErrNotExist.
+func (h *handles) at(p string) (*beneath.Dir, string, error) {
+	rel, inside := relToRoot(h.root.Name, p)
+	if !inside {
+		return nil, p, nil
+	}
+	dir, name := path.Split(rel)
+	d, err := h.folder(strings.TrimSuffix(dir, "/"), nil)
+	return d, name, err
+}
+
+// undoOne reverses op and returns the staging folder it changed, if any.
+func undoOne(op journalOp, h *handles) (*beneath.Dir, error) {
+	d, name, err := h.at(op.Path)
+	gone := errors.Is(err, fs.ErrNotExist)
+	if err != nil && !gone {
+		return nil, err
+	}
+	// ino is the inode of the journaled entry now, 0 when absent.
+	ino := func() uint64 {
+		if gone {
+			return 0
+		}
+		if d == nil {
+			return inodeOf(name)
+		}
+		return entryIno(d, name)
+	}
+	// rename moves the state-folder path from over the journaled entry (or
+	// the entry to to, when back is false).
+	move := func(back bool, other string, flags uint) error {
+		if gone {
+			return fmt.Errorf("its folder is gone: %w", fs.ErrNotExist)
+		}
+		dfd := unix.AT_FDCWD
+		if d != nil {
+			dfd = d.Fd()
+		}
+		if back {
+			return unix.Renameat2(unix.AT_FDCWD, other, dfd, name, flags)
+		}
+		return unix.Renameat2(dfd, name, unix.AT_FDCWD, other, flags)
+	}
+	unlink := func(flags int) error {
+		if d == nil {
+			return unix.Unlinkat(unix.AT_FDCWD, name, flags)
+		}
+		return unix.Unlinkat(d.Fd(), name, flags)
+	}
 	switch op.Op {
 	case opMkdir:
-		err := os.Remove(op.Path)
-		if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
-			return nil
+		if gone {
+			return nil, nil
 		}
-		return err
+		err := unlink(unix.AT_REMOVEDIR)
+		if err == nil || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ENOTDIR) {
+			return d, nil
+		}
+		return nil, err
 	case opAdd:
-		if inodeOf(op.Path) == op.Ino && op.Ino != 0 {
-			return os.Remove(op.Path)
+		if op.Ino != 0 && ino() == op.Ino {
+			return d, unlink(0)
 		}
-		return nil
+		return d, nil
 	case opReplace:
 		if _, err := os.Lstat(op.Backup); err == nil {
-			return os.Rename(op.Backup, op.Path)
+			return d, move(true, op.Backup, 0)
 		}
-		return nil
+		return d, nil
 	case opVersion:
-		placed := op.Ino != 0 && inodeOf(op.Path) == op.Ino
+		placed := op.Ino != 0 && ino() == op.Ino
 		switch op.Mode {
 		case placeNew:
 			if placed {
-				return os.Rename(op.Path, op.Tmp)
+				return d, move(false, op.Tmp, 0)
 			}
 		case placeExchange:
 			if placed {
-				return unix.Renameat2(unix.AT_FDCWD, op.Tmp, unix.AT_FDCWD, op.Path, unix.RENAME_EXCHANGE)
+				return d, move(true, op.Tmp, unix.RENAME_EXCHANGE)
 			}
 		case placeAside:
 			if placed {
-				if err := os.Rename(op.Path, op.Tmp); err != nil {
-					return err
+				if err := move(false, op.Tmp, 0); err != nil {
+					return nil, err
 				}
 			}
-			if _, err := os.Lstat(op.Path); errors.Is(err, fs.ErrNotExist) {
+			if ino() == 0 {
 				if _, err := os.Lstat(op.Backup); err == nil {
-					return os.Rename(op.Backup, op.Path)
+					return d, move(true, op.Backup, 0)
 				}
 			}
 		}
-		return nil
+		return d, nil
 	}
-	return fmt.Errorf("unknown journal operation %q", op.Op)
+	return nil, fmt.Errorf("unknown journal operation %q", op.Op)
 }
 
 func inodeOf(p string) uint64 {
@@ -196,7 +260,8 @@ func inodeOf(p string) uint64 {
 // not make (not root's, or writable by others), or a journal naming a path
 // outside the staging tree of root, its own temporary folder and the
 // records folder, is refused: nothing of it is undone.
-func recoverTmp(tmpRoot, root string, log *slog.Logger, d durability) error {
+func recoverTmp(tmpRoot string, rootDir *beneath.Dir, log *slog.Logger, d durability) error {
+	root := rootDir.Name
 	entries, err := os.ReadDir(tmpRoot)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -224,7 +289,7 @@ func recoverTmp(tmpRoot, root string, log *slog.Logger, d durability) error {
 				return fmt.Errorf("recover %s: %w; refusing to undo it (inspect it, then remove that folder)", dir, err)
 			}
 			log.Warn("an earlier install was interrupted; undoing its partial changes to the staging tree", "tmp", dir, "changes", len(ops))
-			if err := undo(ops, log, d); err != nil {
+			if err := undo(ops, rootDir, log, d); err != nil {
 				return fmt.Errorf("recover interrupted install %s (fix by hand, then remove that folder): %w", dir, err)
 			}
 		}

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
+	"github.com/ccmirror/ccmirror/internal/beneath"
 	"golang.org/x/sys/unix"
 )
 
@@ -58,7 +60,7 @@ func (in *installer) place(ctx context.Context) error {
 	if err := in.troot.Mkdir("old", 0o700); err != nil {
 		return err
 	}
-	syncDirs := map[string]bool{}
+	syncDirs := map[*beneath.Dir]bool{}
 	for _, bp := range in.blobs {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -66,23 +68,21 @@ func (in *installer) place(ctx context.Context) error {
 		if !bp.carried || (bp.item.Action != ActionAdd && bp.item.Action != ActionReplace) {
 			continue
 		}
-		if err := in.mkdirs(filepath.Dir(bp.target)); err != nil {
-			return err
-		}
 		src := filepath.Join(in.tmp, filepath.FromSlash(bp.payload))
+		var d *beneath.Dir
 		if bp.item.Action == ActionAdd {
-			err = in.addFile(src, bp.target)
+			d, err = in.addFile(src, bp.rel)
 		} else {
-			err = in.replaceFile(src, bp.target)
+			d, err = in.replaceFile(src, bp.rel)
 		}
 		if err != nil {
 			return fmt.Errorf("stage blob %s/blobs/%s: %w", bp.project, bp.item.Path, err)
 		}
-		syncDirs[filepath.Dir(bp.target)] = true
+		syncDirs[d] = true
 		in.hook("blob:" + bp.project + "/" + bp.item.Path)
 	}
 	for d := range syncDirs {
-		if err := in.durable.dir(d); err != nil {
+		if err := in.durable.fd(d); err != nil {
 			return err
 		}
 	}
@@ -94,13 +94,11 @@ func (in *installer) place(ctx context.Context) error {
 		if pw.plan.Action == ActionSkip {
 			continue
 		}
-		if err := in.mkdirs(filepath.Dir(pw.target)); err != nil {
-			return err
-		}
-		if err := in.placeVersion(pw); err != nil {
+		d, err := in.placeVersion(pw)
+		if err != nil {
 			return fmt.Errorf("stage %s/%s: %w", pw.plan.Name, pw.plan.Version, err)
 		}
-		if err := in.durable.dir(filepath.Dir(pw.target)); err != nil {
+		if err := in.durable.fd(d); err != nil {
 			return err
 		}
 		in.hook("version:" + pw.plan.Name + "/" + pw.plan.Version)
@@ -117,83 +115,98 @@ func (in *installer) place(ctx context.Context) error {
 	return nil
 }
 
-// mkdirs creates the missing folders down to dir, journaled, owned by the
-// install's owner.
-func (in *installer) mkdirs(dir string) error {
-	var missing []string
-	projects := ProjectsDir(in.root)
-	d := dir
-	for ; ; d = filepath.Dir(d) {
-		if _, err := os.Lstat(d); err == nil {
-			break
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		missing = append(missing, d)
-		if d == in.root || d == filepath.Dir(d) {
-			break
-		}
-	}
-	// Every existing folder from the projects folder down must be a real
-	// folder: a symlink planted there would send the renames and chowns
-	// that follow anywhere on the system.
-	if strings.HasPrefix(d+string(filepath.Separator), projects+string(filepath.Separator)) {
-		for e := d; ; e = filepath.Dir(e) {
-			st, err := os.Lstat(e)
-			if err != nil {
-				return err
-			}
-			if !st.IsDir() {
-				return fmt.Errorf("%s is not a folder (a symlink?): refusing to stage through it; replace it with a folder", e)
-			}
-			if e == projects || e == filepath.Dir(e) {
-				break
-			}
-		}
-	}
-	for i := len(missing) - 1; i >= 0; i-- {
-		d := missing[i]
-		if err := in.journal.log(journalOp{Op: opMkdir, Path: d}); err != nil {
-			return err
-		}
-		if err := os.Mkdir(d, 0o755); err != nil {
-			return err
-		}
-		if err := os.Chmod(d, 0o755); err != nil {
-			return err
-		}
-		if err := os.Lchown(d, in.owner.UID, in.owner.GID); err != nil {
-			return fmt.Errorf("chown %s to %s: %w", d, in.owner.Spec, err)
-		}
-		if err := in.durable.dir(filepath.Dir(d)); err != nil {
-			return err
-		}
-	}
-	return nil
+// parentOf opens, on handles, the folder that holds the staged path rel
+// (relative to the projects folder), creating the missing folders on the
+// way: each journaled, made 0700, then fchown-ed to the install's owner and
+// fchmod-ed 0755 on its own handle. It returns the folder and the entry's
+// name in it.
+func (in *installer) parentOf(rel string) (*beneath.Dir, string, error) {
+	full := projectsRel + "/" + rel
+	dir, name := path.Split(full)
+	d, err := in.h.folder(strings.TrimSuffix(dir, "/"), in.mkdirAt)
+	return d, name, err
 }
 
-func (in *installer) addFile(src, target string) error {
-	if err := in.journal.log(journalOp{Op: opAdd, Path: target, Tmp: src, Ino: inodeOf(src)}); err != nil {
-		return err
+// mkdirAt creates name in parent (rel is its path relative to the root).
+func (in *installer) mkdirAt(rel string, parent *beneath.Dir, name string) (*beneath.Dir, error) {
+	abs := filepath.Join(in.root, filepath.FromSlash(rel))
+	if err := in.journal.log(journalOp{Op: opMkdir, Path: abs}); err != nil {
+		return nil, err
 	}
-	return os.Rename(src, target)
+	if err := unix.Mkdirat(parent.Fd(), name, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
+		return nil, wrapAt("mkdir", parent, name, err)
+	}
+	d, err := parent.OpenDir(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Fchown(d.Fd(), in.owner.UID, in.owner.GID); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("chown %s to %s: %w", abs, in.owner.Spec, err)
+	}
+	if err := unix.Fchmod(d.Fd(), dirMode); err != nil {
+		d.Close()
+		return nil, &fs.PathError{Op: "chmod", Path: abs, Err: err}
+	}
+	if err := in.durable.fd(parent); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
 }
 
-func (in *installer) replaceFile(src, target string) error {
+// checkPlaced makes sure the entry placed as name in d is the one renamed
+// there (inode ino) and that d is still the folder it was meant to be.
+func (in *installer) checkPlaced(d *beneath.Dir, name string, ino uint64) error {
+	if got := entryIno(d, name); got != ino || ino == 0 {
+		return fmt.Errorf("%s was replaced as it was being staged (someone else writes there)", path.Join(d.Name, name))
+	}
+	rel, ok := relToRoot(in.root, d.Name)
+	if !ok {
+		return fmt.Errorf("%s: not inside %s", d.Name, in.root)
+	}
+	return in.h.stillThere(rel, d)
+}
+
+func (in *installer) addFile(src, rel string) (*beneath.Dir, error) {
+	d, name, err := in.parentOf(rel)
+	if err != nil {
+		return nil, err
+	}
+	ino := inodeOf(src)
+	if err := in.journal.log(journalOp{Op: opAdd, Path: path.Join(d.Name, name), Tmp: src, Ino: ino}); err != nil {
+		return nil, err
+	}
+	if err := renameInto(src, d, name, true); err != nil {
+		return nil, err
+	}
+	return d, in.checkPlaced(d, name, ino)
+}
+
+func (in *installer) replaceFile(src, rel string) (*beneath.Dir, error) {
+	d, name, err := in.parentOf(rel)
+	if err != nil {
+		return nil, err
+	}
 	backup, err := in.backupName()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := in.journal.log(journalOp{Op: opReplace, Path: target, Tmp: src, Backup: backup, Ino: inodeOf(src)}); err != nil {
-		return err
+	ino := inodeOf(src)
+	if err := in.journal.log(journalOp{Op: opReplace, Path: path.Join(d.Name, name), Tmp: src, Backup: backup, Ino: ino}); err != nil {
+		return nil, err
 	}
-	if err := os.Link(target, backup); err != nil {
-		return err
+	// Keep the staged entry (not followed: a symlink stays a symlink).
+	if err := unix.Linkat(d.Fd(), name, unix.AT_FDCWD, backup, 0); err != nil {
+		return nil, wrapAt("link", d, name, err)
 	}
 	if err := in.durable.dir(filepath.Dir(backup)); err != nil {
-		return err
+		return nil, err
 	}
-	return os.Rename(src, target)
+	if err := renameInto(src, d, name, false); err != nil {
+		return nil, err
+	}
+	return d, in.checkPlaced(d, name, ino)
 }
 
 func (in *installer) backupName() (string, error) {
@@ -209,43 +222,55 @@ func (in *installer) backupName() (string, error) {
 // placeVersion renames the built folder into place: plainly when the
 // version is new; otherwise by atomic exchange with the staged folder
 // (renameat2 RENAME_EXCHANGE) or, where the filesystem lacks that, by
-// renaming the old one aside first.
-func (in *installer) placeVersion(pw *projectWork) error {
+// renaming the old one aside first. The target is named by its parent's
+// handle.
+func (in *installer) placeVersion(pw *projectWork) (*beneath.Dir, error) {
+	d, name, err := in.parentOf(pw.rel)
+	if err != nil {
+		return nil, err
+	}
 	src := filepath.Join(in.tmp, filepath.FromSlash(pw.out))
-	op := journalOp{Op: opVersion, Path: pw.target, Tmp: src, Ino: inodeOf(src)}
+	ino := inodeOf(src)
+	op := journalOp{Op: opVersion, Path: path.Join(d.Name, name), Tmp: src, Ino: ino}
 	if !pw.exists {
 		op.Mode = placeNew
 		if err := in.journal.log(op); err != nil {
-			return err
+			return nil, err
 		}
-		return os.Rename(src, pw.target)
+		if err := renameInto(src, d, name, true); err != nil {
+			return nil, err
+		}
+		return d, in.checkPlaced(d, name, ino)
 	}
 	if !in.sw.noExchange {
 		op.Mode = placeExchange
 		if err := in.journal.log(op); err != nil {
-			return err
+			return nil, err
 		}
-		err := unix.Renameat2(unix.AT_FDCWD, src, unix.AT_FDCWD, pw.target, unix.RENAME_EXCHANGE)
+		err := unix.Renameat2(unix.AT_FDCWD, src, d.Fd(), name, unix.RENAME_EXCHANGE)
 		if err == nil {
 			in.log.Info("replaced staged version atomically", "version", pw.target)
-			return nil
+			return d, in.checkPlaced(d, name, ino)
 		}
 		if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EOPNOTSUPP) {
-			return err
+			return nil, wrapAt("rename", d, name, err)
 		}
 		in.log.Info("filesystem cannot exchange folders atomically; renaming the old version aside first", "err", err)
 	}
 	backup, err := in.backupName()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	op.Mode, op.Backup = placeAside, backup
 	if err := in.journal.log(op); err != nil {
-		return err
+		return nil, err
 	}
-	if err := os.Rename(pw.target, backup); err != nil {
-		return err
+	if err := unix.Renameat(d.Fd(), name, unix.AT_FDCWD, backup); err != nil {
+		return nil, wrapAt("rename", d, name, err)
 	}
 	in.hook("version-aside:" + pw.plan.Name + "/" + pw.plan.Version)
-	return os.Rename(src, pw.target)
+	if err := renameInto(src, d, name, true); err != nil {
+		return nil, err
+	}
+	return d, in.checkPlaced(d, name, ino)
 }

@@ -20,9 +20,6 @@ import (
 // filesystem, writability, required blobs and what is already staged.
 func (in *installer) preflight(ctx context.Context) error {
 	var err error
-	if in.rootDir, err = beneath.OpenDir(in.root); err != nil {
-		return fmt.Errorf("root %s: %w", in.root, err)
-	}
 	if in.proj, err = openProjects(in.rootDir); err != nil {
 		return err
 	}
