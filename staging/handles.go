@@ -30,6 +30,14 @@ type handles struct {
 	dirs map[string]*beneath.Dir
 }
 
+// keep adds a handle for close to close.
+func (h *handles) keep(d *beneath.Dir) {
+	if h.dirs == nil {
+		h.dirs = map[string]*beneath.Dir{}
+	}
+	h.dirs[fmt.Sprintf("\x00%d", len(h.dirs))] = d
+}
+
 func (h *handles) close() {
 	for _, d := range h.dirs {
 		d.Close()

@@ -24,6 +24,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(childInstall())
 	}
+	if os.Getenv(attackerEnv) != "" {
+		os.Exit(attackerMain())
+	}
 	code := m.Run()
 	removeTestUsers()
 	if keyDir != "" {

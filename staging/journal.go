@@ -131,6 +131,13 @@ func undo(ops []journalOp, rootDir *beneath.Dir, log *slog.Logger, d durability)
 	for i := len(ops) - 1; i >= 0; i-- {
 		op := ops[i]
 		parent, err := undoOne(op, h)
+		if errors.Is(err, beneath.ErrSymlink) {
+			// Someone replaced a folder on the way: what was placed went
+			// with it, and nothing is followed to reach it. Left as it is
+			// rather than block every later install.
+			log.Warn("cannot undo a change: a folder on the way was replaced by a symlink or another file; left as it is", "op", op.Op, "path", op.Path)
+			continue
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("undo %s %s: %w", op.Op, op.Path, err))
 			continue
@@ -143,7 +150,10 @@ func undo(ops []journalOp, rootDir *beneath.Dir, log *slog.Logger, d durability)
 	for dir := range synced {
 		_ = d.fd(dir)
 	}
-	return errors.Join(errs...)
+	if len(errs) == 0 {
+		return nil
+	}
+	return oneLineErrors(errs)
 }
 
 // at is where a journaled path is: its parent folder's handle and its name
@@ -155,7 +165,13 @@ func (h *handles) at(p string) (*beneath.Dir, string, error) {
 		return nil, p, nil
 	}
 	dir, name := path.Split(rel)
-	d, err := h.folder(strings.TrimSuffix(dir, "/"), nil)
+	if dir == "" {
+		return h.root, name, nil
+	}
+	d, err := h.root.OpenDir(strings.TrimSuffix(dir, "/"))
+	if err == nil {
+		h.keep(d)
+	}
 	return d, name, err
 }
 
@@ -334,3 +350,17 @@ func checkJournalPaths(ops []journalOp, root, tmp, records string) error {
 	}
 	return nil
 }
+
+// oneLineErrors joins errors into one line ("; "), still matching each
+// with errors.Is and errors.As.
+type oneLineErrors []error
+
+func (e oneLineErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (e oneLineErrors) Unwrap() []error { return e }

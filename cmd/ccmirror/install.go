@@ -29,7 +29,12 @@ func installCommand(e *env) *cli.Command {
 		UsageText: "ccmirror install --allowed-signers FILE [--root DIR] [--state-dir DIR] [--owner U:G] [--builder B] [--dry-run] [--force] [--json] BUNDLE\n\nexample: ccmirror install --allowed-signers /etc/ccmirror/allowed_signers slurm-2.5.0.tar",
 		Description: "Stages ROOT/work/staging/projects/NAME/VERSION and NAME/blobs: blobs first, the version folder last,\n" +
 			"owned by --owner. Nothing is written when any check fails. BUNDLE may be a file, a split bundle's\n" +
-			"first part or part list, or an Azure blob URL.",
+			"first part or part list, or an Azure blob URL.\n\n" +
+			"The staging tree belongs to cycle_server and is treated as hostile: every folder on the way is opened on a\n" +
+			"handle without following symlinks, and a symlink where a folder belongs is refused. ccmirror's own lock,\n" +
+			"journals, temporary folders and records live in the state folder, which only root may write (and every\n" +
+			"parent of it); a state folder anyone else can change is refused. Modes are policy: blobs 0644, files 0755\n" +
+			"or 0644, folders 0755, whatever the bundle's tar headers say.",
 		Flags: append(o.Trust.flags("DANGEROUS, labs only: accept unsigned or untrusted bundles (hashes are still checked)"),
 			rootFlag(&o.Root),
 			stateDirFlag(&o.StateDir),
