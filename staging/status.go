@@ -41,6 +41,10 @@ type StatusReport struct {
 	// InstallRunning names the lock holder when an install is running.
 	InstallRunning string   `json:"install_running,omitempty"`
 	Warnings       []string `json:"warnings,omitempty"`
+	// HashedBytes is how much status read to hash: 0 when every file was
+	// unchanged since a run that hashed it (the hash cache), everything
+	// with --deep.
+	HashedBytes int64 `json:"hashed_bytes"`
 }
 
 // VersionStatus is one staged project version.
@@ -104,6 +108,12 @@ type StatusOptions struct {
 	// StateDir is the state folder whose install records are trusted; ""
 	// means StateDir(Root).
 	StateDir string
+	// Deep re-hashes every file instead of trusting the hash cache
+	// (status --deep).
+	Deep bool
+	// Hashes, when set, is the Hasher to use (plan shares its own); nil
+	// means one for this run, saved to the state folder at the end.
+	Hashes *Hasher
 }
 
 // Status is StatusWith for root and its default state folder.
@@ -151,6 +161,12 @@ func StatusWith(o StatusOptions) (*StatusReport, error) {
 	for _, b := range bad {
 		rep.Warnings = append(rep.Warnings, "install record not trusted or unreadable: "+b)
 	}
+	hasher := o.Hashes
+	if hasher == nil {
+		hasher = NewHasher(state, o.Deep)
+		defer func() { _ = hasher.Save() }()
+	}
+	defer func() { rep.HashedBytes = hasher.HashedBytes() }()
 	if legacy := recordsDir(legacyStateDir(root)); hasEntries(legacy) {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("install records under %s (left by an earlier ccmirror) are not trusted: the cycle_server account can write there; the versions they describe show as staged without a trusted record until they are installed again", legacy))
 	}
@@ -242,9 +258,9 @@ func StatusWith(o StatusOptions) (*StatusReport, error) {
 			if haveOwner {
 				vs.Owner = owner.Spec
 			}
-			statusVersion(ctx, &vs, pdir, vdir, known, owner, haveOwner, warn)
+			statusVersion(ctx, &vs, pdir, vdir, known, owner, haveOwner, hasher, warn)
 			if files, ok := filesOf[key]; ok && len(files) > 0 {
-				compareFiles(ctx, &vs, vdir, files)
+				compareFiles(ctx, &vs, vdir, files, hasher)
 			}
 			vdir.Close()
 			if !haveOwner {
@@ -283,7 +299,7 @@ type knownBlob struct {
 // names, ownership. Everything is read on handles (pdir: the project
 // folder, vdir: the version folder), without following symlinks or
 // blocking; a blob is read at most up to the size its record gives.
-func statusVersion(ctx context.Context, vs *VersionStatus, pdir, vdir *beneath.Dir, known map[string]knownBlob, owner Owner, checkOwner bool, warn func(string)) {
+func statusVersion(ctx context.Context, vs *VersionStatus, pdir, vdir *beneath.Dir, known map[string]knownBlob, owner Owner, checkOwner bool, hasher *Hasher, warn func(string)) {
 	var ini *manifest.ProjectINI
 	f, err := vdir.Open("project.ini")
 	if err == nil {
@@ -343,7 +359,7 @@ func statusVersion(ctx context.Context, vs *VersionStatus, pdir, vdir *beneath.D
 				continue
 			}
 			// Read at most what the record says the blob was.
-			sum, _, err := hashOpen(ctx, f, k.size)
+			sum, err := hasher.Sum(ctx, f, k.size)
 			f.Close()
 			switch {
 			case errors.Is(err, errSizeDiffers):
@@ -376,7 +392,7 @@ func statusVersion(ctx context.Context, vs *VersionStatus, pdir, vdir *beneath.D
 // compareFiles checks a version folder's regular files against the ones an
 // install record lists, so an edit after install shows as a problem. Each
 // file is read on a handle, at most up to its recorded size.
-func compareFiles(ctx context.Context, vs *VersionStatus, vdir *beneath.Dir, files []PlanItem) {
+func compareFiles(ctx context.Context, vs *VersionStatus, vdir *beneath.Dir, files []PlanItem, hasher *Hasher) {
 	want := map[string]PlanItem{}
 	for _, f := range files {
 		if f.Type == typeFile {
@@ -400,7 +416,13 @@ func compareFiles(ctx context.Context, vs *VersionStatus, vdir *beneath.Dir, fil
 		case !ok:
 			add(rel, "unexpected")
 		case w.SHA256 != "":
-			if got, _, err := hashAt(ctx, parent, name, w.Size); err != nil || got != w.SHA256 {
+			got := ""
+			f, err := parent.Open(name)
+			if err == nil {
+				got, err = hasher.Sum(ctx, f, w.Size)
+				f.Close()
+			}
+			if err != nil || got != w.SHA256 {
 				add(rel, "modified")
 			}
 		}

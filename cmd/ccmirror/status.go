@@ -15,6 +15,7 @@ type statusOptions struct {
 	Args     []string
 	Root     string
 	StateDir string
+	Deep     bool
 	JSON     bool
 }
 
@@ -23,7 +24,9 @@ func statusCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:  "status",
 		Usage: "list staged project versions: complete or not, ownership, which bundle installed them",
-		UsageText: "ccmirror status [--root DIR] [--state-dir DIR] [--json]\n\n" +
+		UsageText: "ccmirror status [--root DIR] [--state-dir DIR] [--deep] [--json]\n\n" +
+			"Files unchanged since a status that hashed them (same device, inode, size, mtime and ctime, remembered\n" +
+			"in the state folder) are not read again; --deep re-hashes everything.\n\n" +
 			"Exits 4 when any version has a problem, a version folder has no project.ini, or an install was\n" +
 			"interrupted (the report is printed, --json included, all the same); 0 when all is well.\n\n" +
 			"example: ccmirror status --json",
@@ -31,6 +34,7 @@ func statusCommand(e *env) *cli.Command {
 			rootFlag(&o.Root),
 			stateDirFlag(&o.StateDir),
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON on stdout", Destination: &o.JSON},
+			&cli.BoolFlag{Name: "deep", Usage: "re-hash every staged file instead of trusting the hash cache", Destination: &o.Deep},
 		},
 		Action: func(c *cli.Context) error {
 			o.Args = c.Args().Slice()
@@ -43,7 +47,7 @@ func runStatus(_ context.Context, e *env, o *statusOptions) error {
 	if len(o.Args) != 0 {
 		return usagef("status: takes no arguments (see 'ccmirror status --help')")
 	}
-	rep, err := staging.StatusWith(staging.StatusOptions{Root: o.Root, StateDir: o.StateDir})
+	rep, err := staging.StatusWith(staging.StatusOptions{Root: o.Root, StateDir: o.StateDir, Deep: o.Deep})
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
 	}

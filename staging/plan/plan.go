@@ -10,24 +10,21 @@ package plan
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/ccmirror/ccmirror/internal/ctxio"
+	"github.com/ccmirror/ccmirror/internal/beneath"
 	"github.com/ccmirror/ccmirror/internal/regfile"
+	"golang.org/x/sys/unix"
 
 	"github.com/ccmirror/ccmirror/manifest"
 	"github.com/ccmirror/ccmirror/manifest/request"
@@ -136,7 +133,15 @@ func Make(ctx context.Context, o Options) (*request.Request, *Report, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("plan: ask CycleCloud for its projects: %w", err)
 	}
-	st, err := staging.StatusWith(staging.StatusOptions{Root: root, StateDir: o.StateDir})
+	state := o.StateDir
+	if state == "" {
+		state = staging.StateDir(root)
+	}
+	// One Hasher for status and the inventory: each staged file is hashed
+	// at most once, and not at all when the hash cache knows it.
+	hasher := staging.NewHasher(state, false)
+	defer func() { _ = hasher.Save() }()
+	st, err := staging.StatusWith(staging.StatusOptions{Root: root, StateDir: o.StateDir, Hashes: hasher})
 	if err != nil {
 		return nil, nil, fmt.Errorf("plan: read what is staged under %s: %w", staging.ProjectsDir(root), err)
 	}
@@ -191,7 +196,7 @@ func Make(ctx context.Context, o Options) (*request.Request, *Report, error) {
 		rep.Wanted = append(rep.Wanted, Wanted{Item: it, Detail: detail})
 	}
 
-	inv, warnings, err := inventory(ctx, staging.ProjectsDir(root), st)
+	inv, warnings, err := inventory(ctx, root, st, hasher)
 	if err != nil {
 		return nil, nil, fmt.Errorf("plan: inventory of %s: %w", staging.ProjectsDir(root), err)
 	}
@@ -383,34 +388,40 @@ func printable(s string, max int) string {
 }
 
 // inventory lists, per staged project, its staged versions and every file
-// under its blobs/ folder with size and sha256. Hashes Status already
-// computed are reused; the rest are computed here. Names unusable in a
-// request are skipped with a warning.
-func inventory(ctx context.Context, projects string, st *staging.StatusReport) ([]request.StagedProject, []string, error) {
+// under its blobs/ folder with size and sha256 (hasher reuses what status
+// hashed). Everything is reached on folder handles from the root, never
+// through a symlink (internal/beneath). Names unusable in a request are
+// skipped with a warning.
+func inventory(ctx context.Context, root string, st *staging.StatusReport, hasher *staging.Hasher) ([]request.StagedProject, []string, error) {
 	var warnings []string
 	versions := map[string][]string{}
-	known := map[string]string{} // path -> sha256 Status computed
 	for _, v := range st.Versions {
 		versions[v.Name] = append(versions[v.Name], v.Version)
-		for _, b := range v.Blobs {
-			if b.SHA256 != "" && manifest.ValidBlobName(b.Name) {
-				known[filepath.Join(projects, v.Name, "blobs", filepath.FromSlash(b.Name))] = b.SHA256
-			}
-		}
 	}
-	entries, err := os.ReadDir(projects)
+	projects := staging.ProjectsDir(root)
+	rootDir, err := beneath.OpenDir(root)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rootDir.Close()
+	proj, err := rootDir.OpenDir("work/staging/projects")
 	if errors.Is(err, fs.ErrNotExist) {
 		return []request.StagedProject{}, nil, nil
 	}
 	if err != nil {
 		return nil, nil, err
 	}
+	defer proj.Close()
+	entries, err := proj.ReadDir()
+	if err != nil {
+		return nil, nil, err
+	}
 	out := []request.StagedProject{}
 	for _, e := range entries {
-		if !e.IsDir() {
+		if !e.Type.IsDir() {
 			continue
 		}
-		name := e.Name()
+		name := e.Name
 		if !manifest.ValidName(name) {
 			warnings = append(warnings, fmt.Sprintf("%s: project folder name %s is not usable; left out of the inventory", projects, strconv.Quote(name)))
 			continue
@@ -422,7 +433,7 @@ func inventory(ctx context.Context, projects string, st *staging.StatusReport) (
 			}
 		}
 		sort.Slice(p.Versions, func(i, j int) bool { return cycleserver.CompareVersions(p.Versions[i], p.Versions[j]) < 0 })
-		blobs, w, err := stagedBlobs(ctx, filepath.Join(projects, name, "blobs"), known)
+		blobs, w, err := stagedBlobs(ctx, proj, name, hasher)
 		if err != nil {
 			return nil, nil, fmt.Errorf("project %s: %w", name, err)
 		}
@@ -436,50 +447,63 @@ func inventory(ctx context.Context, projects string, st *staging.StatusReport) (
 	return out, warnings, nil
 }
 
-// stagedBlobs walks one project's blobs/ folder. Only regular files are
-// listed: each is opened without following a symlink and without blocking
-// (internal/regfile), so a symlink, FIFO or device planted there is left
-// out with a warning, and no hash or size of a file outside the staging
-// tree reaches request.json. A sparse file (holes, as a planted 1 TiB file
-// would have) is left out too rather than read.
-func stagedBlobs(ctx context.Context, dir string, known map[string]string) ([]request.StagedBlob, []string, error) {
+// stagedBlobs walks one project's blobs/ folder on handles. Only regular
+// files are listed: each is opened without following a symlink and without
+// blocking, so a symlink, FIFO or device planted there is left out with a
+// warning, and no hash or size of a file outside the staging tree reaches
+// request.json. A sparse file (holes, as a planted 1 TiB file would have)
+// is left out too rather than read.
+func stagedBlobs(ctx context.Context, proj *beneath.Dir, name string, hasher *staging.Hasher) ([]request.StagedBlob, []string, error) {
 	out := []request.StagedBlob{}
 	var warnings []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	dir := filepath.Join(proj.Name, name, "blobs")
+	d, err := proj.OpenDir(name + "/blobs")
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return out, nil, nil
+	case errors.Is(err, beneath.ErrSymlink):
+		return out, []string{fmt.Sprintf("%s is a symlink or not a folder; left out of the inventory", dir)}, nil
+	case err != nil:
+		return nil, nil, err
+	}
+	defer d.Close()
+	err = d.Walk(ctx, func(rel string, parent *beneath.Dir, base string, st *unix.Stat_t) error {
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		mode := beneath.ModeType(st.Mode)
+		if mode.IsDir() {
+			return nil
+		}
+		if !manifest.ValidBlobName(rel) {
+			warnings = append(warnings, fmt.Sprintf("%s: blob name %s is not usable; left out of the inventory", dir, strconv.Quote(rel)))
+			return nil
+		}
+		if !mode.IsRegular() {
+			warnings = append(warnings, fmt.Sprintf("%s is %s, not a regular file; left out of the inventory", p, regfile.Describe(mode)))
+			return nil
+		}
+		f, err := parent.Open(base)
+		var nr *beneath.NotRegularError
+		if errors.As(err, &nr) {
+			warnings = append(warnings, err.Error()+"; left out of the inventory")
+			return nil
+		}
 		if err != nil {
-			if p == dir && errors.Is(err, fs.ErrNotExist) {
-				return fs.SkipDir
-			}
 			return err
 		}
-		if cerr := ctx.Err(); cerr != nil {
-			return cerr
+		defer f.Close()
+		var fst unix.Stat_t
+		if err := unix.Fstat(int(f.Fd()), &fst); err != nil {
+			return err
 		}
-		if d.IsDir() {
+		if fst.Blocks*512 < fst.Size && fst.Size > 1<<20 {
+			warnings = append(warnings, fmt.Sprintf("%s is a sparse file (%d bytes, most of them holes); left out of the inventory", p, fst.Size))
 			return nil
 		}
-		rel, err := filepath.Rel(dir, p)
+		sum, err := hasher.Sum(ctx, f, fst.Size)
 		if err != nil {
 			return err
 		}
-		name := filepath.ToSlash(rel)
-		if !manifest.ValidBlobName(name) {
-			warnings = append(warnings, fmt.Sprintf("%s: blob name %s is not usable; left out of the inventory", dir, strconv.Quote(name)))
-			return nil
-		}
-		if !d.Type().IsRegular() {
-			warnings = append(warnings, fmt.Sprintf("%s is %s, not a regular file; left out of the inventory", p, regfile.Describe(d.Type())))
-			return nil
-		}
-		sum, size, skip, err := hashStaged(ctx, p, known[p])
-		if err != nil {
-			return err
-		}
-		if skip != "" {
-			warnings = append(warnings, skip)
-			return nil
-		}
-		out = append(out, request.StagedBlob{Name: name, SHA256: sum, Size: size})
+		out = append(out, request.StagedBlob{Name: rel, SHA256: sum, Size: fst.Size})
 		return nil
 	})
 	if err != nil {
@@ -487,33 +511,4 @@ func stagedBlobs(ctx context.Context, dir string, known map[string]string) ([]re
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, warnings, nil
-}
-
-// hashStaged opens one staged blob safely and returns its sha256 (known,
-// when Status already hashed it) and size, both taken from the opened
-// handle; skip says why it was left out instead.
-func hashStaged(ctx context.Context, p, known string) (sum string, size int64, skip string, err error) {
-	f, err := regfile.Open(p, regfile.Options{NoFollow: true})
-	if errors.Is(err, regfile.ErrNotRegular) {
-		return "", 0, err.Error() + "; left out of the inventory", nil
-	}
-	if err != nil {
-		return "", 0, "", err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", 0, "", err
-	}
-	if known != "" {
-		return known, fi.Size(), "", nil
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Blocks*512 < fi.Size() && fi.Size() > 1<<20 {
-		return "", 0, fmt.Sprintf("%s is a sparse file (%d bytes, most of them holes); left out of the inventory", p, fi.Size()), nil
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, ctxio.NewReader(ctx, f)); err != nil {
-		return "", 0, "", fmt.Errorf("hash %s: %w", p, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), fi.Size(), "", nil
 }
