@@ -551,3 +551,23 @@ func statOwner(t testing.TB, p string) (uint32, uint32, os.FileMode) {
 	}
 	return st.Uid, st.Gid, os.FileMode(st.Mode & 0o7777)
 }
+
+// headSum is the sha256 of a bundle's SHA256SUMS: what install records
+// name the bundle by.
+func headSum(t testing.TB, bundle []byte) string {
+	t.Helper()
+	tr := tar.NewReader(bytes.NewReader(bundle))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("bundle has no SHA256SUMS: %v", err)
+		}
+		if h.Name == "SHA256SUMS" {
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return sum(b)
+		}
+	}
+}

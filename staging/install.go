@@ -2,6 +2,8 @@ package staging
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -221,9 +223,12 @@ func (in *installer) warn(msg string) {
 
 func (in *installer) run(ctx context.Context, r io.Reader) (err error) {
 	rep := in.rep
-	body := newAsyncHash(ctxio.NewReader(ctx, r))
-	defer body.stop()
+	// Each byte is hashed once, by the payload checks; the bundle is
+	// named by the hash of its signed SHA256SUMS.
+	body := ctxio.NewReader(ctx, r)
 	rd, err := manifest.NewCheckedReader(body, func(sums, sig []byte) (err error) {
+		h := sha256.Sum256(sums)
+		rep.HeadSHA256 = hex.EncodeToString(h[:])
 		rep.Signer, err = checkSignature(sums, sig, in.o.Verify, in.log, in.warn)
 		return err
 	})
@@ -277,8 +282,8 @@ func (in *installer) run(ctx context.Context, r io.Reader) (err error) {
 	if err := in.stream(ctx, rd); err != nil {
 		return err
 	}
-	if rep.BundleSHA256, err = drainDigest(body); err != nil {
-		return err
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		return fmt.Errorf("reading the end of the bundle: %w", err)
 	}
 	for i := range in.projects {
 		if err := in.buildProject(ctx, i); err != nil {

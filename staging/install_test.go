@@ -49,8 +49,8 @@ func TestInstallRoundTrip(t *testing.T) {
 	if rep.Signer == nil || rep.Signer.Principal != "admin@example.com" {
 		t.Errorf("signer %+v, want admin@example.com", rep.Signer)
 	}
-	if rep.BundleSHA256 != sum(bundle) {
-		t.Errorf("bundle sha256 %s, want %s", rep.BundleSHA256, sum(bundle))
+	if rep.HeadSHA256 != headSum(t, bundle) {
+		t.Errorf("head sha256 %s, want %s", rep.HeadSHA256, headSum(t, bundle))
 	}
 	uid, gid := uint32(e.owner.UID), uint32(e.owner.GID)
 
@@ -122,7 +122,7 @@ func TestInstallRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.BundleSHA256 != sum(bundle) || rec.Signer == nil || len(rec.Projects) != 1 || len(rec.Projects[0].Files) == 0 {
+	if rec.HeadSHA256 != headSum(t, bundle) || rec.Signer == nil || len(rec.Projects) != 1 || len(rec.Projects[0].Files) == 0 {
 		t.Errorf("record incomplete: %s", rb)
 	}
 	if es, _ := os.ReadDir(tmpRoot(e.state)); len(es) != 0 {
@@ -148,7 +148,7 @@ func TestInstallRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Versions) != 1 || !st.Versions[0].OK || st.Versions[0].InstalledBy == nil || st.Versions[0].InstalledBy.BundleSHA256 != sum(bundle) {
+	if len(st.Versions) != 1 || !st.Versions[0].OK || st.Versions[0].InstalledBy == nil || st.Versions[0].InstalledBy.HeadSHA256 != headSum(t, bundle) {
 		t.Errorf("status after install: %+v", st)
 	}
 }

@@ -29,7 +29,11 @@ type Record struct {
 	Schema       string          `json:"schema"`
 	Time         time.Time       `json:"time"`
 	Bundle       string          `json:"bundle"`
-	BundleSHA256 string          `json:"bundle_sha256"`
+	// HeadSHA256 is the sha256 of the bundle's signed SHA256SUMS (since
+	// records name bundles by it); BundleSHA256, of the whole file, is in
+	// records of earlier versions.
+	HeadSHA256   string          `json:"head_sha256,omitempty"`
+	BundleSHA256 string          `json:"bundle_sha256,omitempty"`
 	Signer       *SignerInfo     `json:"signer,omitempty"`
 	Insecure     bool            `json:"insecure_skip_signature,omitempty"`
 	Owner        Owner           `json:"owner"`
@@ -59,7 +63,7 @@ type RecordProject struct {
 // (internal/atomicfile), journaled like every other change.
 func (in *installer) writeRecord() error {
 	rep := in.rep
-	rec := Record{Schema: RecordSchema, Time: time.Now().UTC(), Bundle: rep.Bundle, BundleSHA256: rep.BundleSHA256,
+	rec := Record{Schema: RecordSchema, Time: time.Now().UTC(), Bundle: rep.Bundle, HeadSHA256: rep.HeadSHA256,
 		Signer: rep.Signer, Insecure: rep.Insecure, Owner: in.owner, Builder: in.builder, Force: in.o.Force, PID: os.Getpid()}
 	for _, pw := range in.projects {
 		rp := RecordProject{Name: pw.plan.Name, Version: pw.plan.Version, BundleVersion: pw.plan.BundleVersion,
@@ -77,7 +81,7 @@ func (in *installer) writeRecord() error {
 	}
 	b = append(b, '\n')
 	dir := recordsDir(in.state)
-	name := fmt.Sprintf("%s-%s.json", rec.Time.Format("20060102T150405.000000000Z"), short(rep.BundleSHA256))
+	name := fmt.Sprintf("%s-%s.json", rec.Time.Format("20060102T150405.000000000Z"), short(rep.HeadSHA256))
 	target := filepath.Join(dir, name)
 	// atomicfile writes beside the target, fsyncs, renames and fsyncs the
 	// folder; the journal learns the temporary file's inode first, so an

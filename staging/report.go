@@ -69,6 +69,11 @@ type ProjectPlan struct {
 // Install returns it, as far as it got, together with any error.
 type InstallReport struct {
 	Bundle       string        `json:"bundle"`
+	// HeadSHA256 identifies the bundle: the sha256 of its signed
+	// SHA256SUMS, which names the hash of every other byte that matters.
+	// Install hashes each byte once, so it does not hash the whole file
+	// (verify reports that, as BundleSHA256).
+	HeadSHA256   string        `json:"head_sha256,omitempty"`
 	BundleSHA256 string        `json:"bundle_sha256,omitempty"`
 	Signer       *SignerInfo   `json:"signer,omitempty"`
 	Insecure     bool          `json:"insecure_skip_signature,omitempty"`

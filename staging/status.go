@@ -93,7 +93,8 @@ type OwnerProblem struct {
 // Installation says which bundle staged a version, from the install records.
 type Installation struct {
 	Bundle       string      `json:"bundle"`
-	BundleSHA256 string      `json:"bundle_sha256"`
+	HeadSHA256   string      `json:"head_sha256,omitempty"`
+	BundleSHA256 string      `json:"bundle_sha256,omitempty"`
 	Time         time.Time   `json:"time"`
 	Signer       *SignerInfo `json:"signer,omitempty"`
 	Insecure     bool        `json:"insecure_skip_signature,omitempty"`
@@ -183,7 +184,7 @@ func StatusWith(o StatusOptions) (*StatusReport, error) {
 				}
 			}
 			if p.Action == ActionAdd || p.Action == ActionReplace {
-				installedBy[p.Name+"/"+p.Version] = &Installation{Bundle: rec.Bundle, BundleSHA256: rec.BundleSHA256, Time: rec.Time,
+				installedBy[p.Name+"/"+p.Version] = &Installation{Bundle: rec.Bundle, HeadSHA256: rec.HeadSHA256, BundleSHA256: rec.BundleSHA256, Time: rec.Time,
 					Signer: rec.Signer, Insecure: rec.Insecure, Record: rec.Path}
 			}
 		}

@@ -64,7 +64,7 @@ func TestStatus(t *testing.T) {
 			if v.OK != tc.ok || (st.Problems == 0) != tc.ok {
 				t.Errorf("ok %v problems %d, want ok %v: %+v", v.OK, st.Problems, tc.ok, v)
 			}
-			if v.InstalledBy == nil || v.InstalledBy.BundleSHA256 != sum(bundle) || v.InstalledBy.Signer == nil || v.InstalledBy.Signer.Principal != "admin@example.com" {
+			if v.InstalledBy == nil || v.InstalledBy.HeadSHA256 != headSum(t, bundle) || v.InstalledBy.Signer == nil || v.InstalledBy.Signer.Principal != "admin@example.com" {
 				t.Errorf("installed by %+v", v.InstalledBy)
 			}
 			if v.Owner != e.opts.Owner {

@@ -37,8 +37,8 @@ func signerLine(s *SignerInfo, insecure bool) string {
 func (r *InstallReport) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "bundle %s", r.Bundle)
-	if r.BundleSHA256 != "" {
-		fmt.Fprintf(bw, " (sha256 %s)", r.BundleSHA256)
+	if r.HeadSHA256 != "" {
+		fmt.Fprintf(bw, " (SHA256SUMS sha256 %s)", short(r.HeadSHA256))
 	}
 	fmt.Fprintln(bw)
 	if r.Signer != nil || r.Insecure {
@@ -197,7 +197,11 @@ func (r *StatusReport) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(bw, "%s %s: %s\n", v.Name, v.Version, state)
 		if v.InstalledBy != nil {
-			fmt.Fprintf(bw, "  installed %s from %s (sha256 %s)", v.InstalledBy.Time.Format(time.RFC3339), v.InstalledBy.Bundle, short(v.InstalledBy.BundleSHA256))
+			id := "SHA256SUMS sha256 " + short(v.InstalledBy.HeadSHA256)
+			if v.InstalledBy.HeadSHA256 == "" {
+				id = "sha256 " + short(v.InstalledBy.BundleSHA256)
+			}
+			fmt.Fprintf(bw, "  installed %s from %s (%s)", v.InstalledBy.Time.Format(time.RFC3339), v.InstalledBy.Bundle, id)
 			if v.InstalledBy.Signer != nil {
 				fmt.Fprintf(bw, ", signed by %s", v.InstalledBy.Signer.Principal)
 			} else if v.InstalledBy.Insecure {
