@@ -55,10 +55,12 @@ type Options struct {
 	Log *slog.Logger
 	// Progress, when set, is called with bytes done and total as data moves.
 	Progress func(done, total int64)
-	// BlockSize is the upload block size; 0 means DefaultBlockSize.
+	// BlockSize is the upload block size and the size of the ranges Pull
+	// downloads; 0 means DefaultBlockSize.
 	BlockSize int64
-	// Concurrency is the number of blocks uploaded at once; 0 means
-	// DefaultConcurrency.
+	// Concurrency is the number of blocks uploaded at once (0 means
+	// DefaultConcurrency) and of ranges Pull downloads at once (0 means
+	// DefaultPullConcurrency).
 	Concurrency int
 	// MaxRetries is the SDK's retry count per request and per broken
 	// download stream; 0 means the SDK default (3), negative means none.
