@@ -124,6 +124,15 @@ func Pull(ctx context.Context, url, localFile string, opts Options) (*PullResult
 	d := newFetch(bc, etag, f, offset, size, wantSHA == "" && len(wantMD5) > 0, opts)
 	err = d.run(ctx)
 	res.Downloaded = d.downloaded.Load()
+	var ce *CheckError
+	if errors.As(err, &ce) && ctx.Err() == nil {
+		// The check refused the bytes: nothing of them is kept.
+		f.Close()
+		os.Remove(partial)
+		os.Remove(sidecar)
+		log.Info("download stopped: the check failed", "url", res.URL, "err", ce.Err)
+		return nil, &CheckError{URL: res.URL, Err: ce.Err}
+	}
 	if err != nil {
 		// What is written contiguously and its ETag stay: the next Pull
 		// resumes from there.
@@ -149,7 +158,7 @@ func Pull(ctx context.Context, url, localFile string, opts Options) (*PullResult
 		}
 		return nil, classify(op, cred, err)
 	}
-	sh, mh := d.sh, d.mh
+	mh := d.mh
 	if err := f.Sync(); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
@@ -171,7 +180,9 @@ func Pull(ctx context.Context, url, localFile string, opts Options) (*PullResult
 		discard()
 		return nil, fmt.Errorf("%s: got %d bytes, blob has %d: %w", op, st.Size(), size, manifest.ErrVerify)
 	}
-	res.SHA256 = hex.EncodeToString(sh.Sum(nil))
+	if res.SHA256, err = d.sum(ctx); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
 	if wantSHA != "" {
 		if res.SHA256 != wantSHA {
 			discard()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -46,15 +47,25 @@ type fetch struct {
 	jobs  []*rangeJob
 	moved chan struct{} // poked when bytes are written
 
-	sh, mh hash.Hash // mh nil when not wanted
+	sh, mh hash.Hash // sh nil when Check hashes; mh nil when not wanted
+
+	// With Options.Check: the pipe it reads and what it returned.
+	pw        *io.PipeWriter
+	checkDone chan struct{}
+	checkSum  string
+	checkErr  error
 
 	downloaded atomic.Int64
 	progMu     sync.Mutex
+	told       int64 // the last contiguous size given to Progress
 }
 
 func newFetch(bc *blob.Client, etag azcore.ETag, f *os.File, from, size int64, md5Too bool, opts Options) *fetch {
 	d := &fetch{bc: bc, etag: etag, f: f, from: from, size: size, opts: opts,
-		moved: make(chan struct{}, 1), sh: sha256.New()}
+		moved: make(chan struct{}, 1)}
+	if opts.Check == nil {
+		d.sh = sha256.New()
+	}
 	if md5Too {
 		d.mh = md5.New()
 	}
@@ -110,8 +121,30 @@ func (d *fetch) run(ctx context.Context) error {
 			}
 		}()
 	}
-	hashed := make(chan error, 1)
-	go func() { hashed <- d.hash(ctx) }()
+	if d.opts.Check != nil {
+		d.startCheck()
+	}
+	hashed := make(chan struct{})
+	go func() {
+		defer close(hashed)
+		err := d.hash(ctx)
+		if d.pw != nil {
+			if err != nil {
+				d.pw.CloseWithError(err)
+			} else {
+				d.pw.Close()
+			}
+			<-d.checkDone
+			// The check failing on its own (not told the hasher's error
+			// through the pipe) is the failure to report.
+			if d.checkErr != nil && (err == nil || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, d.checkErr)) {
+				err = &CheckError{Err: d.checkErr}
+			}
+		}
+		if err != nil {
+			fail(err)
+		}
+	}()
 	go func() {
 		defer close(next)
 		for _, j := range d.jobs {
@@ -124,18 +157,40 @@ func (d *fetch) run(ctx context.Context) error {
 	}()
 	wg.Wait()
 	d.poke()
-	if first != nil {
-		cancel(first)
-		<-hashed
-		return first
-	}
-	if err := <-hashed; err != nil {
-		if errors.Is(err, context.Canceled) && ctx.Err() != nil && context.Cause(ctx) != nil {
-			err = context.Cause(ctx)
+	<-hashed
+	return first
+}
+
+// startCheck runs Options.Check on a pipe the hasher feeds.
+func (d *fetch) startCheck() {
+	pr, pw := io.Pipe()
+	d.pw, d.checkDone = pw, make(chan struct{})
+	go func() {
+		defer close(d.checkDone)
+		sum, err := d.opts.Check(pr)
+		if err == nil {
+			if n, _ := io.Copy(io.Discard, pr); n > 0 {
+				err = fmt.Errorf("the check stopped %d bytes before the end of the blob", n)
+			}
 		}
-		return err
+		if err != nil {
+			pr.CloseWithError(err)
+		}
+		d.checkSum, d.checkErr = sum, err
+	}()
+}
+
+// sum returns the hex sha256 of the whole file: the hasher's, or what
+// Check returned, or (Check returned none) a hash of the file read again.
+func (d *fetch) sum(ctx context.Context) (string, error) {
+	if d.sh != nil {
+		return hex.EncodeToString(d.sh.Sum(nil)), nil
 	}
-	return nil
+	if d.checkSum != "" {
+		return d.checkSum, nil
+	}
+	sum, _, err := ctxio.HashFile(ctx, d.f.Name())
+	return sum, err
 }
 
 func (d *fetch) poke() {
@@ -187,11 +242,16 @@ func (d *fetch) get(ctx context.Context, j *rangeJob, buf []byte) error {
 	return nil
 }
 
+// progress counts n bytes received and tells Options.Progress how many
+// bytes from the start are in the file: what a resume would keep.
 func (d *fetch) progress(n int64) {
-	done := d.downloaded.Add(n)
+	d.downloaded.Add(n)
 	if d.opts.Progress != nil {
 		d.progMu.Lock()
-		d.opts.Progress(d.from+done, d.size)
+		if c := d.contiguous(); c > d.told {
+			d.told = c
+			d.opts.Progress(c, d.size)
+		}
 		d.progMu.Unlock()
 	}
 }
@@ -217,7 +277,14 @@ func (d *fetch) hash(ctx context.Context) error {
 			if _, err := d.f.ReadAt(buf[:n], done); err != nil {
 				return fmt.Errorf("read back %s: %w", d.f.Name(), err)
 			}
-			d.sh.Write(buf[:n])
+			if d.sh != nil {
+				d.sh.Write(buf[:n])
+			}
+			if d.pw != nil {
+				if _, err := d.pw.Write(buf[:n]); err != nil {
+					return err
+				}
+			}
 			if d.mh != nil {
 				d.mh.Write(buf[:n])
 			}

@@ -223,3 +223,74 @@ func TestPullCancel(t *testing.T) {
 		t.Error("a cancelled pull left a file under the final name")
 	}
 }
+
+// TestPullCheck: Check sees every byte in order, a resumed partial's
+// included; its sha256 is the result's; its failure stops the pull and
+// leaves nothing.
+func TestPullCheck(t *testing.T) {
+	base := azurite(t)
+	useKey(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	const rs = 256 << 10
+	src, data := randomFile(t, dir, "src.tar", 7*rs+5)
+	url := base + "/" + newContainerName(t) + "/check.tar"
+	pushed, err := Push(ctx, src, url, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []byte
+	readAll := func(withSum bool) func(io.Reader) (string, error) {
+		return func(r io.Reader) (string, error) {
+			b, err := io.ReadAll(r)
+			seen = b
+			if !withSum {
+				return "", err
+			}
+			return sha(b), err
+		}
+	}
+	tests := []struct {
+		name    string
+		partial int
+		withSum bool
+	}{
+		{"fresh", 0, true},
+		{"resumed", 3*rs + 17, true},
+		{"no sum from the check", 0, false},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := fmt.Sprintf("%s/dst%d.tar", dir, i)
+			if tc.partial > 0 {
+				os.WriteFile(dst+PartialSuffix, data[:tc.partial], 0o644)
+				os.WriteFile(dst+PartialSuffix+ETagSuffix, []byte(pushed.ETag+"\n"), 0o644)
+			}
+			seen = nil
+			res, err := Pull(ctx, url, dst, Options{BlockSize: rs, Concurrency: 3, Check: readAll(tc.withSum)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sha(seen) != sha(data) || res.SHA256 != sha(data) || res.ResumedFrom != int64(tc.partial) {
+				t.Fatalf("check saw %d bytes (ok %v); result %+v", len(seen), sha(seen) == sha(data), res)
+			}
+		})
+	}
+	t.Run("refused", func(t *testing.T) {
+		dst := dir + "/refused.tar"
+		bad := errors.New("not a bundle")
+		_, err := Pull(ctx, url, dst, Options{BlockSize: rs, Concurrency: 3, Check: func(r io.Reader) (string, error) {
+			io.ReadFull(r, make([]byte, 1000))
+			return "", bad
+		}})
+		var ce *CheckError
+		if !errors.As(err, &ce) || !errors.Is(err, bad) || !strings.Contains(ce.URL, "check.tar") {
+			t.Fatalf("err = %v, want the check's error", err)
+		}
+		for _, p := range []string{dst, dst + PartialSuffix, dst + PartialSuffix + ETagSuffix} {
+			if _, err := os.Stat(p); !os.IsNotExist(err) {
+				t.Errorf("%s exists after the check failed", p)
+			}
+		}
+	})
+}
