@@ -189,20 +189,22 @@ func syncManyRows(ctx context.Context, c *config, dir, ccm, key string, size, bl
 	if err != nil {
 		return nil, err
 	}
-	before := f.servedBytes()
+	before, reqs0 := f.counters()
 	first, _, err := runCmd(ctx, sdir, nil, ccm, "sync", "--quiet", "--config", many)
 	if err != nil {
 		return nil, err
 	}
-	got := f.servedBytes() - before
-	limit := float64(got) / float64(c.bandwidth*int64(c.concurrency))
+	after, reqs1 := f.counters()
+	got, reqs := after-before, reqs1-reqs0
+	limit := float64(got)/float64(c.bandwidth*int64(c.concurrency)) +
+		float64(reqs)*c.latency.Seconds()/float64(c.concurrency)
 	if _, _, err := runCmd(ctx, sdir, nil, ccm, "sync", "--quiet", "--config", single); err != nil {
 		return nil, err
 	}
 	r1 := row{Size: size, Name: "sync first, 9 vers", Baseline: "its bandwidth limit",
 		Seconds: first.secs, BaseSeconds: limit, Ratio: first.secs / limit, Target: 1.15,
 		Bytes: got, BaseBytes: got, RSS: first.rss, BaseRSS: -1, Limit: limit, XLimit: first.secs / limit,
-		Note: fmt.Sprintf("blobs of %s each; limit: bytes / (%s/s x %d connections)", mib(blobSize), mib(c.bandwidth), c.concurrency)}
+		Note: fmt.Sprintf("blobs of %s each; limit: bytes / (%s/s x %d connections) + %d requests x %s / %d", mib(blobSize), mib(c.bandwidth), c.concurrency, reqs, c.latency, c.concurrency)}
 	idle9, idle1, err := pair(reps, func(int) (measured, error) {
 		m, _, err := runCmd(ctx, sdir, nil, ccm, "sync", "--quiet", "--config", many)
 		return m, err
