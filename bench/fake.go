@@ -52,19 +52,24 @@ func (f *fake) stop() {
 }
 
 // servedBytes asks the fake how many asset bytes it has served so far.
-func (f *fake) servedBytes() int64 {
+func (f *fake) servedBytes() int64 { b, _ := f.counters(); return b }
+
+// counters asks the fake how many asset bytes it has served so far and how
+// many requests it has answered.
+func (f *fake) counters() (int64, int64) {
 	resp, err := http.Get(f.stats)
 	if err != nil {
-		return -1
+		return -1, -1
 	}
 	defer resp.Body.Close()
 	var s struct {
 		AssetBytesServed int64 `json:"asset_bytes_served"`
+		Requests         int64 `json:"requests"`
 	}
 	if json.NewDecoder(resp.Body).Decode(&s) != nil {
-		return -1
+		return -1, -1
 	}
-	return s.AssetBytesServed
+	return s.AssetBytesServed, s.Requests
 }
 
 // prime lists every release of the repository once (see runSize).

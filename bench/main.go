@@ -52,7 +52,17 @@ type row struct {
 	BaseBytes   int64   `json:"baseline_bytes_transferred"`
 	RSS         int64   `json:"peak_rss_bytes"`
 	BaseRSS     int64   `json:"baseline_peak_rss_bytes"`
-	Note        string  `json:"note,omitempty"`
+	// Min and Max (BaseMin, BaseMax) are the fastest and slowest of the
+	// interleaved repetitions whose median is Seconds (BaseSeconds).
+	Min     float64 `json:"min_seconds,omitempty"`
+	Max     float64 `json:"max_seconds,omitempty"`
+	BaseMin float64 `json:"baseline_min_seconds,omitempty"`
+	BaseMax float64 `json:"baseline_max_seconds,omitempty"`
+	// Limit is the physical limit of the row in seconds (from limits
+	// measured in the same run), XLimit Seconds/Limit; 0 when none applies.
+	Limit  float64 `json:"limit_seconds,omitempty"`
+	XLimit float64 `json:"x_limit,omitempty"`
+	Note   string  `json:"note,omitempty"`
 }
 
 // scale is one line of the scaling table: cold fetch and install at one
@@ -75,6 +85,7 @@ type results struct {
 	Bandwidth   int64     `json:"bandwidth_bytes_per_sec_per_connection"`
 	Latency     string    `json:"latency"`
 	Concurrency int       `json:"concurrency"`
+	Limits      []limits  `json:"limits"`
 	Rows        []row     `json:"rows"`
 	Scaling     []scale   `json:"scaling"`
 }
@@ -90,7 +101,7 @@ func main() {
 	flag.IntVar(&c.concurrency, "concurrency", 4, "ccmirror fetch --concurrency")
 	flag.StringVar(&c.out, "json", "bench/results.json", "where to write the results")
 	flag.BoolVar(&c.keep, "keep", false, "keep the scratch folder")
-	flag.IntVar(&c.reps, "reps", 0, "runs of each side of the verify and install rows, median kept (0: 3 up to 1 GiB, else 1)")
+	flag.IntVar(&c.reps, "reps", 0, "interleaved runs (A B A B …) of each side of the repeated rows, median kept (0: 5 up to 256 MiB, 3 up to 1 GiB, else 1)")
 	flag.Parse()
 	for _, s := range strings.Split(sizes, ",") {
 		n, err := parseSize(s)
@@ -107,10 +118,11 @@ func main() {
 		res.Version = strings.TrimSpace(string(out))
 	}
 	for _, size := range c.sizes {
-		rows, err := runSize(ctx, &c, size)
+		rows, lim, err := runSize(ctx, &c, size)
 		if err != nil {
 			fatal(err)
 		}
+		res.Limits = append(res.Limits, lim)
 		res.Rows = append(res.Rows, rows...)
 		res.Scaling = append(res.Scaling, scaleOf(size, rows))
 	}

@@ -44,21 +44,55 @@ func (m *measured) add(o measured) {
 	}
 }
 
-// median runs one side of a row reps times and returns the run with the
-// median wall time (its RSS the largest seen).
-func median(reps int, run func(i int) (measured, error)) (measured, error) {
-	var ms []measured
-	var rss int64
-	for i := 0; i < reps; i++ {
-		m, err := run(i)
+// spread is a side of a row over its repetitions: the median run, and the
+// fastest and slowest wall times.
+type spread struct {
+	measured
+	min, max float64
+}
+
+// pair runs the two sides of a row interleaved, A B A B …, reps times
+// each, so both see the same machine noise, and returns each side's
+// median (RSS the largest seen) with its min and max.
+func pair(reps int, a, b func(i int) (measured, error)) (spread, spread, error) {
+	var as, bs []measured
+	for i := 0; i < max(reps, 1); i++ {
+		m, err := a(i)
 		if err != nil {
-			return m, err
+			return spread{}, spread{}, err
 		}
-		ms = append(ms, m)
+		as = append(as, m)
+		if m, err = b(i); err != nil {
+			return spread{}, spread{}, err
+		}
+		bs = append(bs, m)
+	}
+	return spreadOf(as), spreadOf(bs), nil
+}
+
+func spreadOf(ms []measured) spread {
+	var rss int64
+	for _, m := range ms {
 		rss = max(rss, m.rss)
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].secs < ms[j].secs })
-	m := ms[len(ms)/2]
-	m.rss = rss
-	return m, nil
+	s := spread{measured: ms[len(ms)/2], min: ms[0].secs, max: ms[len(ms)-1].secs}
+	s.rss = rss
+	return s
+}
+
+// one is a side measured once.
+func one(m measured) spread { return spread{measured: m, min: m.secs, max: m.secs} }
+
+// pairRow is the row of two sides measured by pair: ratio of medians, each
+// side's min–max, and ×limit when limit (seconds) is known.
+func pairRow(size int64, name, baseline string, a, b spread, limit float64) row {
+	r := row{Size: size, Name: name, Baseline: baseline,
+		Seconds: a.secs, BaseSeconds: b.secs, Ratio: a.secs / b.secs,
+		Min: a.min, Max: a.max, BaseMin: b.min, BaseMax: b.max,
+		RSS: a.rss, BaseRSS: b.rss, Limit: limit}
+	if limit > 0 {
+		r.XLimit = a.secs / limit
+	}
+	return r
 }

@@ -8,8 +8,14 @@ import (
 func printTable(w io.Writer, r *results) {
 	fmt.Fprintf(w, "\nccmirror vs the manual procedure — %s\nfake GitHub: %s/s per connection, +%s latency\n\n",
 		r.Machine, mib(r.Bandwidth), r.Latency)
-	fmt.Fprintf(w, "%-8s %-17s %-24s %9s %9s %7s %-13s %10s %10s %9s %9s\n",
-		"size", "row", "baseline", "ccmirror", "baseline", "ratio", "target", "bytes", "base bytes", "RSS", "base RSS")
+	for i, l := range r.Limits {
+		if i < len(r.Scaling) {
+			fmt.Fprintf(w, "limits at %s: %s\n", mib(r.Scaling[i].Size), l)
+		}
+	}
+	fmt.Fprintf(w, "rows measured several times are interleaved (A B A B …): median, then min–max\n\n")
+	fmt.Fprintf(w, "%-8s %-19s %-24s %9s %-13s %9s %-13s %7s %-13s %8s %10s %10s %9s %9s\n",
+		"size", "row", "baseline", "ccmirror", "min–max", "baseline", "min–max", "ratio", "target", "x limit", "bytes", "base bytes", "RSS", "base RSS")
 	for _, x := range r.Rows {
 		target := "-"
 		if x.Target > 0 {
@@ -18,8 +24,16 @@ func printTable(w io.Writer, r *results) {
 				target = fmt.Sprintf("%.2fx MISSED", x.Target)
 			}
 		}
-		fmt.Fprintf(w, "%-8s %-17s %-24s %8.2fs %8.2fs %6.3fx %-13s %10s %10s %9s %9s\n",
-			mib(x.Size), x.Name, x.Baseline, x.Seconds, x.BaseSeconds, x.Ratio, target,
+		if x.Seconds == 0 && x.BaseSeconds == 0 { // a skipped row
+			fmt.Fprintf(w, "%-8s %-19s %-24s %s\n", mib(x.Size), x.Name, x.Baseline, x.Note)
+			continue
+		}
+		xl := "-"
+		if x.XLimit > 0 {
+			xl = fmt.Sprintf("%.2fx", x.XLimit)
+		}
+		fmt.Fprintf(w, "%-8s %-19s %-24s %8.2fs %-13s %8.2fs %-13s %6.3fx %-13s %8s %10s %10s %9s %9s\n",
+			mib(x.Size), x.Name, x.Baseline, x.Seconds, span(x.Min, x.Max), x.BaseSeconds, span(x.BaseMin, x.BaseMax), x.Ratio, target, xl,
 			mib(x.Bytes), mib(x.BaseBytes), mib(x.RSS), mib(x.BaseRSS))
 		if x.Note != "" {
 			fmt.Fprintf(w, "%-8s   %s\n", "", x.Note)
@@ -48,4 +62,12 @@ func mib(n int64) string {
 	default:
 		return fmt.Sprintf("%.1fMiB", float64(n)/(1<<20))
 	}
+}
+
+// span is a min–max range of seconds, "-" for a side measured once.
+func span(lo, hi float64) string {
+	if lo == 0 && hi == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f–%.2f", lo, hi)
 }

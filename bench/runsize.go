@@ -9,14 +9,15 @@ import (
 	"strings"
 )
 
-func runSize(ctx context.Context, c *config, total int64) ([]row, error) {
+func runSize(ctx context.Context, c *config, total int64) ([]row, limits, error) {
+	var lim limits
 	dir, err := filepath.Abs(filepath.Join(c.work, fmt.Sprint(total>>20)+"M"))
 	if err != nil {
-		return nil, err
+		return nil, lim, err
 	}
 	os.RemoveAll(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
+		return nil, lim, err
 	}
 	if !c.keep {
 		defer os.RemoveAll(dir)
@@ -27,14 +28,14 @@ func runSize(ctx context.Context, c *config, total int64) ([]row, error) {
 	const blobs = 62 // slurm 2.5.0's project.ini
 	f, err := startFake(ctx, &c2, dir, total/blobs)
 	if err != nil {
-		return nil, err
+		return nil, lim, err
 	}
 	defer f.stop()
 	fmt.Fprintf(os.Stderr, "bench: %d MiB release, fake GitHub at %s\n", total>>20, f.url)
 
 	key := filepath.Join(dir, "key")
 	if _, _, err := runCmd(ctx, dir, nil, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bench", "-f", key); err != nil {
-		return nil, err
+		return nil, lim, err
 	}
 	pub, _ := os.ReadFile(key + ".pub")
 	fields := strings.Fields(string(pub))
@@ -42,17 +43,23 @@ func runSize(ctx context.Context, c *config, total int64) ([]row, error) {
 	os.WriteFile(allowed, []byte("bench namespaces=\"ccmirror\" "+fields[0]+" "+fields[1]+"\n"), 0o644)
 	ccm := filepath.Join(bin, "ccmirror")
 	var rows []row
+	// The physical limits, in this run, on this disk: every row below is
+	// also stated as x of the limit that bounds it.
+	if lim, err = measureLimits(ctx, dir, total); err != nil {
+		return nil, lim, err
+	}
+	fmt.Fprintf(os.Stderr, "bench: limits: %s\n", lim)
 
 	// Manual procedure: one curl after another, like the documented wget loop.
 	urls, err := releaseURLs(f)
 	if err != nil {
-		return nil, err
+		return nil, lim, err
 	}
 	// GitHub answers with digests it computed at upload; the fake computes
 	// them on first use. Listing every release once before timing anything
 	// keeps that out of every row.
 	if err := prime(f); err != nil {
-		return nil, err
+		return nil, lim, err
 	}
 	manual := filepath.Join(dir, "manual")
 	os.MkdirAll(filepath.Join(manual, "blobs"), 0o755)
@@ -62,7 +69,7 @@ func runSize(ctx context.Context, c *config, total int64) ([]row, error) {
 		// --retry like wget, which retries 20 times by default.
 		m, _, err := runCmd(ctx, filepath.Join(manual, "blobs"), nil, "curl", "-sSfL", "--retry", "3", "--retry-all-errors", "-O", u)
 		if err != nil {
-			return nil, err
+			return nil, lim, err
 		}
 		curl.add(m)
 	}
@@ -75,21 +82,21 @@ func runSize(ctx context.Context, c *config, total int64) ([]row, error) {
 	before = f.servedBytes()
 	cold, _, err := runCmd(ctx, dir, nil, ccm, fetchArgs...)
 	if err != nil {
-		return nil, err
+		return nil, lim, err
 	}
 	coldBytes := f.servedBytes() - before
 	limit := float64(coldBytes)/float64(c.bandwidth*int64(c.concurrency)) +
 		float64(len(urls)+4)*c.latency.Seconds()/float64(c.concurrency)
 	rows = append(rows, row{Size: total, Name: "cold fetch", Baseline: "sequential curl loop",
 		Seconds: cold.secs, BaseSeconds: curl.secs, Ratio: cold.secs / curl.secs, Target: 0.35,
-		Bytes: coldBytes, BaseBytes: curlBytes, RSS: cold.rss, BaseRSS: curl.rss,
+		Bytes: coldBytes, BaseBytes: curlBytes, RSS: cold.rss, BaseRSS: curl.rss, Limit: limit, XLimit: cold.secs / limit,
 		Note: fmt.Sprintf("physical limit %.1fs, ccmirror at %.2fx of it (target 1.25x: %s)", limit, cold.secs/limit, verdict(cold.secs/limit, 1.25))})
 
 	before = f.servedBytes()
 	os.Remove(bundle)
 	warm, _, err := runCmd(ctx, dir, nil, ccm, fetchArgs...)
 	if err != nil {
-		return nil, err
+		return nil, lim, err
 	}
 	rows = append(rows, row{Size: total, Name: "warm re-fetch", Baseline: "cold fetch",
 		Seconds: warm.secs, BaseSeconds: cold.secs, Ratio: warm.secs / cold.secs, Target: 0.05,
@@ -102,15 +109,15 @@ func runSize(ctx context.Context, c *config, total int64) ([]row, error) {
 	yaml := fmt.Sprintf("github_url: %s\nsign_key: %s\noutput: %s\ncache: %s\nconcurrency: %d\nprojects:\n  - ref: slurm\n    versions: [\"2.5.0\"]\n",
 		f.url, key, syncOut, cache, c.concurrency)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
-		return nil, err
+		return nil, lim, err
 	}
 	if _, _, err := runCmd(ctx, dir, nil, ccm, "sync", "--quiet", "--config", cfg); err != nil {
-		return nil, err
+		return nil, lim, err
 	}
 	before = f.servedBytes()
 	syn, _, err := runCmd(ctx, dir, nil, ccm, "sync", "--quiet", "--config", cfg)
 	if err != nil {
-		return nil, err
+		return nil, lim, err
 	}
 	rows = append(rows, row{Size: total, Name: "sync, nothing new", Baseline: "cold fetch",
 		Seconds: syn.secs, BaseSeconds: cold.secs, Ratio: syn.secs / cold.secs,
@@ -120,45 +127,44 @@ func runSize(ctx context.Context, c *config, total int64) ([]row, error) {
 	ext := filepath.Join(dir, "extracted")
 	os.MkdirAll(ext, 0o755)
 	if _, _, err := runCmd(ctx, dir, nil, "tar", "-xf", bundle, "-C", ext); err != nil {
-		return nil, err
+		return nil, lim, err
 	}
-	// Sub-second rows are noisy: small sizes take the median of a few runs.
+	// Sub-second rows are noisy: small sizes take the median of a few
+	// runs, each pair of sides interleaved (A B A B …) so both see the same
+	// machine.
 	reps := c.reps
 	if reps <= 0 {
-		reps = 1
-		if total <= 1<<30 {
+		switch {
+		case total <= 256<<20:
+			reps = 5
+		case total <= 1<<30:
 			reps = 3
+		default:
+			reps = 1
 		}
 	}
-	sum, err := median(reps, func(int) (measured, error) {
+	ver, sum, err := pair(reps, func(int) (measured, error) {
+		dropCaches()
+		m, _, err := runCmd(ctx, dir, nil, ccm, "verify", "--allowed-signers", allowed, bundle)
+		return m, err
+	}, func(int) (measured, error) {
 		dropCaches()
 		m, _, err := runCmd(ctx, ext, nil, "sha256sum", "-c", "--quiet", "SHA256SUMS")
 		return m, err
 	})
 	if err != nil {
-		return nil, err
+		return nil, lim, err
 	}
-	ver, err := median(reps, func(int) (measured, error) {
-		dropCaches()
-		m, _, err := runCmd(ctx, dir, nil, ccm, "verify", "--allowed-signers", allowed, bundle)
-		return m, err
-	})
-	if err != nil {
-		return nil, err
-	}
-	rows = append(rows, row{Size: total, Name: "verify", Baseline: "sha256sum -c",
-		Seconds: ver.secs, BaseSeconds: sum.secs, Ratio: ver.secs / sum.secs, Target: 1.3, RSS: ver.rss, BaseRSS: sum.rss})
+	vr := pairRow(total, "verify", "sha256sum -c", ver, sum, max(secs(total, lim.Read), secs(total, lim.SHA)))
+	vr.Target = 1.3
+	rows = append(rows, vr)
 	os.RemoveAll(ext)
 
 	// install vs tar -xf + cp + chown -R.
 	u, _ := user.Current()
 	g, _ := user.LookupGroupId(u.Gid)
 	owner := u.Username + ":" + g.Name
-	man, err := median(reps, func(int) (measured, error) { return manualInstall(ctx, dir, bundle, owner) })
-	if err != nil {
-		return nil, err
-	}
-	inst, err := median(reps, func(i int) (measured, error) {
+	inst, man, err := pair(reps, func(i int) (measured, error) {
 		root := filepath.Join(dir, fmt.Sprintf("root%d", i))
 		os.RemoveAll(root)
 		os.MkdirAll(root, 0o755)
@@ -167,13 +173,34 @@ func runSize(ctx context.Context, c *config, total int64) ([]row, error) {
 			"--root", root, "--owner", owner, "--builder", "native", bundle)
 		os.RemoveAll(root)
 		return m, err
-	})
+	}, func(int) (measured, error) { return manualInstall(ctx, dir, bundle, owner) })
 	if err != nil {
-		return nil, err
+		return nil, lim, err
 	}
-	rows = append(rows, row{Size: total, Name: "install", Baseline: "tar -xf + cp + chown -R",
-		Seconds: inst.secs, BaseSeconds: man.secs, Ratio: inst.secs / man.secs, Target: 1.2, RSS: inst.rss, BaseRSS: man.rss})
-	return rows, nil
+	ir := pairRow(total, "install", "tar -xf + cp + chown -R", inst, man,
+		max(secs(total, lim.Read), secs(total, lim.SHA), secs(total, lim.Write)))
+	ir.Target = 1.2
+	ir.Note = "limit: max(disk read, SHA-256 of one core, disk write)"
+	rows = append(rows, ir)
+
+	// Rows for status and plan (issue 15) go here: each a pair() of
+	// ccmirror against its baseline (sha256sum of the staged blobs) with
+	// pairRow and a limit from lim.
+
+	sv, err := splitVerifyRow(ctx, dir, ccm, key, allowed, bundle, total, reps, lim)
+	if err != nil {
+		return nil, lim, err
+	}
+	rows = append(rows, sv)
+	rows = append(rows, pullRow(ctx, dir, ccm, allowed, bundle, total, reps, lim))
+	// The 9 releases get blobs of their own fake GitHub, at most 256 MiB a
+	// release, so the row fits the scratch space at every size.
+	sm, err := syncManyRows(ctx, c, dir, ccm, key, total, min(total, 256<<20)/blobs, reps)
+	if err != nil {
+		return nil, lim, err
+	}
+	rows = append(rows, sm...)
+	return rows, lim, nil
 }
 
 // manualInstall times the documented procedure on the same bundle: unpack

@@ -105,7 +105,8 @@ func NewFetcher(o Options) (*Fetcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Fetcher{o: o, log: log, src: src, client: rcl, policy: policy, ua: ua, cache: c}, nil
+	return &Fetcher{o: o, log: log, src: src, client: rcl, policy: policy, ua: ua, cache: c,
+		slots: make(chan struct{}, o.Concurrency)}, nil
 }
 
 // stripAuthOnRedirect follows up to 10 redirects and never forwards the

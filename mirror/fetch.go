@@ -122,6 +122,8 @@ type Fetcher struct {
 	policy httpPolicy
 	ua     string
 	cache  *cache
+	slots  chan struct{}  // the download slots, Concurrency of them, shared by every Fetch
+	prog   sharedProgress // the one progress bar of every Fetch under way
 }
 
 // Result is what Fetch produced.
@@ -232,12 +234,12 @@ func (f *Fetcher) Fetch(ctx context.Context, refs []Ref, out string) (*Result, e
 		return nil, err
 	}
 	defer release()
-	prog := newProgress(f.o.Progress)
-	defer prog.done()
+	prog := f.prog.open(f.o.Progress)
+	defer f.prog.close()
 	dl := &downloader{client: f.client, policy: f.policy, ua: f.ua, progress: prog.add}
 	rctx, cancel := context.WithCancel(ctx)
 	run := &fetchRun{f: f, dl: dl, prog: prog, relLists: map[string]*releaseList{}}
-	run.pool = newPool(rctx, f.o.Concurrency, run.fetchObject)
+	run.pool = newPool(rctx, f.slots, run.fetchObject)
 	defer func() { run.pool.wait() }()
 	defer cancel()
 
@@ -261,7 +263,7 @@ func (f *Fetcher) Fetch(ctx context.Context, refs []Ref, out string) (*Result, e
 		}
 		run.warn("cached files changed on disk since they were stored: dropped and downloaded again", "files", strings.Join(bad, ", "))
 		run.pool.wait()
-		run.pool = newPool(rctx, f.o.Concurrency, run.fetchObject)
+		run.pool = newPool(rctx, f.slots, run.fetchObject)
 		run.relLists = map[string]*releaseList{}
 	}
 	if err != nil {

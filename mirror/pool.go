@@ -6,8 +6,10 @@ import (
 	"time"
 )
 
-// pool runs the downloads of one Fetch through Concurrency slots, each
-// download key once: release assets start while the rest of the
+// pool runs the downloads of one Fetch through the Fetcher's Concurrency
+// slots (shared by every Fetch under way, so that concurrent fetches, as a
+// sync of several versions runs them, keep Concurrency downloads in
+// flight in all), each download key once: release assets start while the rest of the
 // resolution (other releases, blob locations) is still under way, and
 // whoever needs a file waits for its future.
 type pool struct {
@@ -27,8 +29,9 @@ type downloadObserver interface {
 	attach(key string, s *teeSink)
 }
 
-func newPool(ctx context.Context, n int, get func(context.Context, string, dlRequest) (object, error)) *pool {
-	return &pool{ctx: ctx, slots: make(chan struct{}, n), get: get, futures: map[string]*dlFuture{}}
+// newPool makes the pool of one Fetch over slots, the Fetcher's.
+func newPool(ctx context.Context, slots chan struct{}, get func(context.Context, string, dlRequest) (object, error)) *pool {
+	return &pool{ctx: ctx, slots: slots, get: get, futures: map[string]*dlFuture{}}
 }
 
 // dlFuture is a download started in the pool.

@@ -13,9 +13,41 @@ import (
 // rate and ETA. It draws only on a terminal; otherwise it does nothing and
 // the slog lines tell the story.
 type progress struct {
-	mu  sync.Mutex
-	bar *progressbar.ProgressBar
-	got int64 // bytes received so far
+	mu    sync.Mutex
+	bar   *progressbar.ProgressBar
+	got   int64 // bytes received so far
+	total int64 // bytes expected in all, 0 while the bar is a spinner
+}
+
+// sharedProgress is the one progress bar of every Fetch under way on a
+// Fetcher: concurrent fetches (sync runs several) add to one bar instead
+// of drawing over each other.
+type sharedProgress struct {
+	mu    sync.Mutex
+	p     *progress
+	users int
+}
+
+// open returns the bar, made on w by the first user.
+func (s *sharedProgress) open(w io.Writer) *progress {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.users == 0 {
+		s.p = newProgress(w)
+	}
+	s.users++
+	return s.p
+}
+
+// close ends one user's use; the last removes the bar.
+func (s *sharedProgress) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users--
+	if s.users == 0 {
+		s.p.done()
+		s.p = nil
+	}
 }
 
 func newProgress(w io.Writer) *progress {
@@ -52,16 +84,20 @@ func (p *progress) add(n int64) {
 }
 
 // expect switches the bar from the spinner of the resolve phase (source
-// archives, sizes unknown) to a bar of the remaining bytes to download.
+// archives, sizes unknown) to a bar of the remaining bytes to download;
+// a later call (another fetch sharing the bar) adds its bytes to it.
 func (p *progress) expect(remaining int64) {
 	if p.bar == nil || remaining <= 0 {
 		return
 	}
 	p.mu.Lock()
-	p.got = 0
-	p.mu.Unlock()
-	p.bar.Reset()
-	p.bar.ChangeMax64(remaining)
+	defer p.mu.Unlock()
+	if p.total == 0 {
+		p.got = 0
+		p.bar.Reset()
+	}
+	p.total += remaining
+	p.bar.ChangeMax64(p.total)
 }
 
 // describe changes the label in front of the bar.

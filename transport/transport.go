@@ -187,6 +187,17 @@ func Open(ctx context.Context, arg string, opts ...Option) (*Bundle, error) {
 	return b, nil
 }
 
+// FromReader is the bundle arriving as r (a download under way, say),
+// named arg in messages, of size bytes (-1: unknown): its first tar header
+// is checked as Open checks a file's. Close does not close r.
+func FromReader(arg string, r io.Reader, size int64) (*Bundle, error) {
+	b := &Bundle{Kind: File, Arg: arg, Size: size, ReadCloser: io.NopCloser(r)}
+	if err := b.checkHead(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
 // laterPart matches a split bundle part's suffix, ".002", ".0017".
 var laterPart = regexp.MustCompile(`^(.+)\.([0-9]{3,})$`)
 

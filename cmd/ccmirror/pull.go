@@ -2,8 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"os"
+	"io"
 
 	"github.com/urfave/cli/v2"
 
@@ -65,19 +66,27 @@ func runPull(ctx context.Context, e *env, o *pullOptions) error {
 		return err
 	}
 	e.doing("pull "+blob.Redact(url), "rerun resumes the download")
-	res, err := blob.Pull(ctx, url, out, blob.Options{Log: e.logger(o.Quiet || o.JSON)})
+	// The bundle is verified as it arrives: the download feeds the
+	// verifier in order, and the file gets its name only when both agree.
+	var rep *staging.VerifyReport
+	check := func(r io.Reader) (string, error) {
+		b, err := transport.FromReader(out, r, -1)
+		if err != nil {
+			return "", err
+		}
+		rep, err = staging.Verify(ctx, b, vo)
+		if err = b.Finish(err); err != nil {
+			return "", err
+		}
+		return rep.BundleSHA256, nil
+	}
+	res, err := blob.Pull(ctx, url, out, blob.Options{Log: e.logger(o.Quiet || o.JSON), Check: check})
+	var ce *blob.CheckError
+	if errors.As(err, &ce) {
+		return fmt.Errorf("pull %s: %s removed: %w", ce.URL, out, ce.Err)
+	}
 	if err != nil {
 		return err
-	}
-	f, err := transport.Open(ctx, out)
-	var rep *staging.VerifyReport
-	if err == nil {
-		rep, err = staging.Verify(ctx, f, vo)
-		err = f.Finish(err)
-	}
-	if err != nil {
-		os.Remove(out)
-		return fmt.Errorf("pull %s: %s removed: %w", res.URL, out, err)
 	}
 	if o.JSON {
 		return writeJSON(e.stdout, struct {

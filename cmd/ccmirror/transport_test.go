@@ -150,8 +150,27 @@ func TestAzureRoundTrip(t *testing.T) {
 	if code != exitVerify {
 		t.Errorf("pull of an untrusted bundle: exit %d, want 4; %s", code, stderr)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "untrusted.tar")); err == nil {
-		t.Error("pull kept a bundle that failed verification")
+	for _, p := range []string{"untrusted.tar", "untrusted.tar" + blob.PartialSuffix, "untrusted.tar" + blob.PartialSuffix + blob.ETagSuffix} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err == nil {
+			t.Errorf("pull kept %s of a bundle that failed verification", p)
+		}
+	}
+	if !strings.Contains(stderr, "removed") {
+		t.Errorf("pull of an untrusted bundle does not say it removed it: %s", stderr)
+	}
+
+	// A blob that is no bundle at all fails as it arrives, and nothing stays.
+	junk := filepath.Join(dir, "junk.tar")
+	if err := os.WriteFile(junk, bytes.Repeat([]byte("not a bundle\n"), 100000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustRunCLI(t, "push", junk, container)
+	code, _, stderr = runCLI(t, "pull", "--allowed-signers", allowed, container+"junk.tar", "-o", filepath.Join(dir, "junk-pulled.tar"))
+	if code != exitVerify {
+		t.Errorf("pull of a non-bundle: exit %d, want 4; %s", code, stderr)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "junk-pulled.tar*")); len(m) != 0 {
+		t.Errorf("pull of a non-bundle left %v", m)
 	}
 
 	// A wrong account key is one clear line and exit 3.

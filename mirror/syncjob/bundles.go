@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/ccmirror/ccmirror/internal/atomicfile"
 	"github.com/ccmirror/ccmirror/internal/ctxio"
@@ -15,13 +16,99 @@ import (
 	"github.com/ccmirror/ccmirror/transport/split"
 )
 
-// mirror makes sure one release is mirrored as GitHub holds it now.
-func (r *run) mirror(ctx context.Context, t *target) {
+// fetched is the download of one target's bundle, started ahead of its
+// turn.
+type fetched struct {
+	done chan struct{} // closed when tmp, res and err are set
+	tmp  string        // the bundle written, "" on failure
+	res  *mirror.Result
+	err  error
+	used bool // taken by mirror; otherwise the cleanup removes tmp
+}
+
+// upToDate says whether the index holds t's release as GitHub holds it now.
+func (r *run) upToDate(t *target) bool {
+	prev := r.ix.Latest(t.proj.Ref.Repository(), t.rel.Tag)
+	return prev != nil && prev.Fingerprint == Fingerprint(AssetsOf(t.rel))
+}
+
+// mirrorAll makes sure every target is mirrored. The bundles of targets
+// not up to date are fetched concurrently, lookupConcurrency at a time
+// and started in order, their downloads sharing the Fetcher's slots; each
+// is then placed, hashed and recorded in target order, so names,
+// revisions, the index and the summary are what a one-by-one run makes.
+func (r *run) mirrorAll(ctx context.Context, targets []*target) {
+	pending := make([]*fetched, len(targets))
+	for i, t := range targets {
+		if !r.upToDate(t) {
+			pending[i] = &fetched{done: make(chan struct{})}
+		}
+	}
+	sem := make(chan struct{}, lookupConcurrency)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the feeder: starts the fetches in order
+		defer wg.Done()
+		for i, fe := range pending {
+			if fe == nil {
+				continue
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				fe.err = fmt.Errorf("%s: %w", fetchLabel(targets[i]), ctx.Err())
+				close(fe.done)
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				defer close(fe.done)
+				fe.tmp, fe.res, fe.err = r.download(ctx, targets[i])
+			}()
+		}
+	}()
+	defer func() {
+		wg.Wait()
+		for _, fe := range pending {
+			if fe != nil && !fe.used {
+				r.discard(fe)
+			}
+		}
+	}()
+	for i, t := range targets {
+		if ctx.Err() != nil {
+			break
+		}
+		r.mirror(ctx, t, pending[i])
+	}
+}
+
+// discard drops a fetch no target uses, counting what it downloaded.
+func (r *run) discard(fe *fetched) {
+	fe.used = true
+	if fe.res != nil {
+		r.sum.Downloaded += fe.res.Downloaded
+	}
+	if fe.tmp != "" {
+		os.Remove(fe.tmp)
+	}
+}
+
+// mirror makes sure one release is mirrored as GitHub holds it now; fe is
+// its bundle's fetch started ahead, or nil.
+func (r *run) mirror(ctx context.Context, t *target, fe *fetched) {
 	repo, tag := t.proj.Ref.Repository(), t.rel.Tag
 	prints := AssetsOf(t.rel)
 	fp := Fingerprint(prints)
 	prev := r.ix.Latest(repo, tag)
 	if prev != nil && prev.Fingerprint == fp {
+		if fe != nil {
+			// An earlier target of this run mirrored the same release.
+			<-fe.done
+			r.discard(fe)
+		}
 		r.log.Info("up to date", "repository", repo, "tag", tag, "bundle", prev.File)
 		r.sum.Unchanged = append(r.sum.Unchanged, Version{
 			Project: prev.Project, Version: prev.Version, Repository: repo, Tag: tag, File: prev.File, Policies: t.policies,
@@ -41,7 +128,21 @@ func (r *run) mirror(ctx context.Context, t *target) {
 		r.sum.Changed = append(r.sum.Changed, Change{Repository: repo, Tag: tag, Assets: nonNil(diff), Previous: prev.File, Message: msg})
 		change = &r.sum.Changed[len(r.sum.Changed)-1]
 	}
-	b, err := r.fetch(ctx, t, rev)
+	if fe == nil {
+		fe = &fetched{}
+		fe.tmp, fe.res, fe.err = r.download(ctx, t)
+	} else {
+		select {
+		case <-fe.done:
+		case <-ctx.Done():
+			return // the cleanup waits for it and removes its file
+		}
+	}
+	fe.used = true
+	if fe.res != nil {
+		r.sum.Downloaded += fe.res.Downloaded
+	}
+	b, err := r.fetch(ctx, t, rev, fe)
 	if err != nil {
 		r.fail(Failure{Repository: repo, Policy: strings.Join(t.policies, ","), Tag: tag, Error: err.Error()}, err)
 		return
@@ -52,24 +153,37 @@ func (r *run) mirror(ctx context.Context, t *target) {
 	r.sum.New = append(r.sum.New, *b)
 }
 
-// fetch writes the bundle of one release as revision rev (or the next free
-// one), records it in the index and saves the index.
-func (r *run) fetch(ctx context.Context, t *target, rev int) (*Bundle, error) {
-	repo, tag := t.proj.Ref.Repository(), t.rel.Tag
-	label := "sync " + repo + "@" + tag
+// fetchLabel names t in errors.
+func fetchLabel(t *target) string {
+	return "sync " + t.proj.Ref.Repository() + "@" + t.rel.Tag
+}
+
+// download fetches the bundle of t's release into a temporary file of the
+// output folder and returns it. On failure no file is left.
+func (r *run) download(ctx context.Context, t *target) (string, *mirror.Result, error) {
+	label := fetchLabel(t)
 	tmp, err := tempName(r.cfg.Output)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", label, err)
+		return "", nil, fmt.Errorf("%s: %w", label, err)
 	}
-	ref := mirror.Ref{Owner: t.proj.Ref.Owner, Repo: t.proj.Ref.Repo, Version: tag}
+	ref := mirror.Ref{Owner: t.proj.Ref.Owner, Repo: t.proj.Ref.Repo, Version: t.rel.Tag}
 	res, err := r.f.Fetch(ctx, []mirror.Ref{ref}, tmp)
-	if res != nil {
-		r.sum.Downloaded += res.Downloaded
-	}
 	if err != nil {
 		os.Remove(tmp)
-		return nil, fmt.Errorf("%s: %w", label, err)
+		return "", res, fmt.Errorf("%s: %w", label, err)
 	}
+	return tmp, res, nil
+}
+
+// fetch places the bundle fe fetched for one release as revision rev (or
+// the next free one), records it in the index and saves the index.
+func (r *run) fetch(ctx context.Context, t *target, rev int, fe *fetched) (*Bundle, error) {
+	repo, tag := t.proj.Ref.Repository(), t.rel.Tag
+	label := fetchLabel(t)
+	if fe.err != nil {
+		return nil, fe.err
+	}
+	tmp, res := fe.tmp, fe.res
 	defer os.Remove(tmp) // gone already once placed
 	for _, w := range res.Warnings {
 		r.log.Warn("fetch warning", "repository", repo, "tag", tag, "warning", w)

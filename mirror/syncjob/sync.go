@@ -123,13 +123,7 @@ func Run(ctx context.Context, cfg *Config, o Options) (*Summary, error) {
 	}
 
 	defer func() { r.sum.Sequence = r.ix.Sequence }()
-	targets := r.resolve(ctx)
-	for _, t := range targets {
-		if ctx.Err() != nil {
-			break
-		}
-		r.mirror(ctx, t)
-	}
+	r.mirrorAll(ctx, r.resolve(ctx))
 	if err := ctx.Err(); err != nil {
 		return r.sum, errors.Join(append(r.errs, fmt.Errorf("sync: %w", err))...)
 	}

@@ -53,12 +53,16 @@ type Options struct {
 	// Log receives progress and decisions (resume, container created); nil
 	// discards.
 	Log *slog.Logger
-	// Progress, when set, is called with bytes done and total as data moves.
+	// Progress, when set, is called with bytes done and total as data moves
+	// (for Pull, done is the bytes in place from the start: what a resume
+	// would keep).
 	Progress func(done, total int64)
-	// BlockSize is the upload block size; 0 means DefaultBlockSize.
+	// BlockSize is the upload block size and the size of the ranges Pull
+	// downloads; 0 means DefaultBlockSize.
 	BlockSize int64
-	// Concurrency is the number of blocks uploaded at once; 0 means
-	// DefaultConcurrency.
+	// Concurrency is the number of blocks uploaded at once (0 means
+	// DefaultConcurrency) and of ranges Pull downloads at once (0 means
+	// DefaultPullConcurrency).
 	Concurrency int
 	// MaxRetries is the SDK's retry count per request and per broken
 	// download stream; 0 means the SDK default (3), negative means none.
@@ -68,7 +72,24 @@ type Options struct {
 	Transport policy.Transporter
 	// PerCallPolicies are added to the SDK pipeline (observability, tests).
 	PerCallPolicies []policy.Policy
+	// Check, for Pull, is given every byte of the blob in order as the
+	// download makes them contiguous (on its own goroutine, while the
+	// download goes on), and must read r to io.EOF. A non-nil error stops
+	// the download and fails the Pull with a *CheckError; the partial file
+	// is removed unless the error is a cancellation. Check returns the
+	// sha256 (hex) of what it read, which spares Pull hashing each byte a
+	// second time; "" makes Pull hash the file itself afterwards.
+	Check func(r io.Reader) (sha256 string, err error)
 }
+
+// CheckError is a Pull's Options.Check failing.
+type CheckError struct {
+	URL string // the blob, SAS redacted
+	Err error
+}
+
+func (e *CheckError) Error() string { return e.Err.Error() }
+func (e *CheckError) Unwrap() error { return e.Err }
 
 func (o Options) log() *slog.Logger {
 	if o.Log != nil {

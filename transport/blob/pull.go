@@ -3,7 +3,6 @@ package blob
 import (
 	"bytes"
 	"context"
-	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/ccmirror/ccmirror/internal/atomicfile"
-	"github.com/ccmirror/ccmirror/internal/ctxio"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
@@ -57,13 +55,16 @@ type PullResult struct {
 //
 // Bytes go to localFile+".partial" first, with the blob's ETag in
 // localFile+".partial.etag". When a partial file exists from an interrupted
-// pull and the blob's ETag is unchanged, the download resumes with a Range
-// from the partial file's size; a changed blob restarts from zero. Every
-// request after the first is conditional on that ETag, and broken streams
-// are resumed by the SDK's retry reader. The result must have the blob's size
-// and, when the blob carries them, its ccmirror_sha256 metadata and
-// Content-MD5 (else the partial is removed and the error matches
-// manifest.ErrVerify). Only then is the file renamed to localFile: nothing
+// pull and the blob's ETag is unchanged, the download resumes from the
+// partial file's size; a changed blob restarts from zero. The rest comes as
+// ranges of Options.BlockSize, Options.Concurrency of them at once, each
+// written at its offset, every request conditional on that ETag, broken
+// streams resumed by the SDK's retry reader; the file is hashed from its
+// start, in order, as its bytes become contiguous. A failed download keeps
+// the contiguous bytes for the next Pull. The result must have the blob's
+// size and, when the blob carries it, its ccmirror_sha256 metadata, or else
+// (only then) its Content-MD5 (else the partial is removed and the error
+// matches manifest.ErrVerify). Only then is the file renamed to localFile: nothing
 // half-written ever appears under the final name.
 func Pull(ctx context.Context, url, localFile string, opts Options) (*PullResult, error) {
 	loc, err := ParseURL(url)
@@ -112,44 +113,52 @@ func Pull(ctx context.Context, url, localFile string, opts Options) (*PullResult
 	}
 	defer f.Close()
 
-	sh, mh := sha256.New(), md5.New()
-	if offset > 0 {
-		n, err := io.CopyBuffer(io.MultiWriter(sh, mh), ctxio.NewReader(ctx, io.LimitReader(f, offset)), make([]byte, 256<<10))
-		if err != nil {
-			return nil, fmt.Errorf("%s: read %s: %w", op, partial, err)
-		}
-		if n != offset {
-			offset = 0
-			sh.Reset()
-			mh.Reset()
-		}
-	}
 	if err := f.Truncate(offset); err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	res.ResumedFrom = offset
 
-	if offset < size {
-		n, err := download(ctx, bc, etag, offset, size, f, sh, mh, opts)
-		res.Downloaded = n
-		if serr := f.Sync(); serr != nil && err == nil {
-			err = serr
-		}
-		if err != nil {
-			// The partial file and its ETag stay: the next Pull resumes.
-			log.Info("download interrupted", "url", res.URL, "have", offset+n, "size", size, "err", err)
-			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-				return nil, fmt.Errorf("%s: %w", op, err)
-			}
-			if _, ok := err.(*os.PathError); ok {
-				return nil, fmt.Errorf("%s: %w", op, err)
-			}
-			return nil, classify(op, cred, err)
-		}
+	// Ranges download in parallel into their places in the file while the
+	// file is hashed from its start as its bytes become contiguous (the
+	// resumed part first). MD5 only when the blob has no sha256.
+	d := newFetch(bc, etag, f, offset, size, wantSHA == "" && len(wantMD5) > 0, opts)
+	err = d.run(ctx)
+	res.Downloaded = d.downloaded.Load()
+	var ce *CheckError
+	if errors.As(err, &ce) && ctx.Err() == nil {
+		// The check refused the bytes: nothing of them is kept.
+		f.Close()
+		os.Remove(partial)
+		os.Remove(sidecar)
+		log.Info("download stopped: the check failed", "url", res.URL, "err", ce.Err)
+		return nil, &CheckError{URL: res.URL, Err: ce.Err}
 	}
+	if err != nil {
+		// What is written contiguously and its ETag stay: the next Pull
+		// resumes from there.
+		have := d.contiguous()
+		if terr := f.Truncate(have); terr != nil {
+			log.Warn("could not cut the partial file back to its contiguous bytes", "path", partial, "err", terr)
+			os.Remove(sidecar) // restart, not resume, over holes
+		}
+		_ = f.Sync()
+		log.Info("download interrupted", "url", res.URL, "have", have, "size", size, "err", err)
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		if _, ok := err.(*os.PathError); ok {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		if re, ok := err.(*remoteError); ok {
+			return nil, &remoteError{msg: fmt.Sprintf("%s: %s; run again to resume", op, re.msg), cause: re.cause}
+		}
+		if errors.Is(err, manifest.ErrVerify) {
+			os.Remove(partial)
+			os.Remove(sidecar)
+		}
+		return nil, classify(op, cred, err)
+	}
+	mh := d.mh
 	if err := f.Sync(); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
@@ -171,7 +180,9 @@ func Pull(ctx context.Context, url, localFile string, opts Options) (*PullResult
 		discard()
 		return nil, fmt.Errorf("%s: got %d bytes, blob has %d: %w", op, st.Size(), size, manifest.ErrVerify)
 	}
-	res.SHA256 = hex.EncodeToString(sh.Sum(nil))
+	if res.SHA256, err = d.sum(ctx); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
 	if wantSHA != "" {
 		if res.SHA256 != wantSHA {
 			discard()
@@ -179,7 +190,7 @@ func Pull(ctx context.Context, url, localFile string, opts Options) (*PullResult
 		}
 		res.Checked = true
 	}
-	if len(wantMD5) > 0 {
+	if mh != nil {
 		if got := mh.Sum(nil); !bytes.Equal(got, wantMD5) {
 			discard()
 			return nil, fmt.Errorf("%s: Content-MD5 %x, blob says %x: %w", op, got, wantMD5, manifest.ErrVerify)
@@ -209,24 +220,6 @@ func resumeOffset(partial, sidecar, etag string, size int64) int64 {
 	return st.Size()
 }
 
-// download appends bytes [offset, size) of the blob to f, feeding the hashes.
-func download(ctx context.Context, bc *blob.Client, etag azcore.ETag, offset, size int64, f io.Writer, sh, mh hash.Hash, opts Options) (int64, error) {
-	resp, err := bc.DownloadStream(ctx, &blob.DownloadStreamOptions{
-		Range: blob.HTTPRange{Offset: offset, Count: size - offset},
-		AccessConditions: &blob.AccessConditions{
-			ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: &etag},
-		},
-	})
-	if err != nil {
-		return 0, err
-	}
-	body := retryBody(ctx, &resp, opts)
-	defer body.Close()
-	pw := &progressWriter{done: offset, total: size, fn: opts.Progress}
-	n, err := io.CopyBuffer(io.MultiWriter(f, sh, mh, pw), ctxio.NewReader(ctx, body), make([]byte, 256<<10))
-	return n, err
-}
-
 // retryBody wraps a download in the SDK's retry reader, which re-requests
 // the rest of the range (conditional on the ETag) when the stream breaks.
 // Negative Options.MaxRetries means no retry at all.
@@ -240,20 +233,6 @@ func retryBody(ctx context.Context, resp *blob.DownloadStreamResponse, o Options
 			o.log().Warn("download stream broke", "attempt", n, "offset", r.Offset, "retry", retry, "err", oneLine(err.Error()))
 		},
 	})
-}
-
-// progressWriter reports bytes written to fn.
-type progressWriter struct {
-	done, total int64
-	fn          func(done, total int64)
-}
-
-func (p *progressWriter) Write(b []byte) (int, error) {
-	p.done += int64(len(b))
-	if p.fn != nil {
-		p.fn(p.done, p.total)
-	}
-	return len(b), nil
 }
 
 // Open returns a stream of the blob named by url and its size, for

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/ccmirror/ccmirror/internal/atomicfile"
 	"github.com/ccmirror/ccmirror/manifest"
@@ -33,12 +34,14 @@ var errClosed = errors.New("split: read after close")
 // caller deliberately skips signature checks), parses the list strictly and
 // checks that every part is present with its listed size, naming every part
 // that is missing or has the wrong size. The reader then streams the parts
-// in order, hashing each one; as soon as a part's last byte is read and its
-// sha256 differs from the list, Read returns an error naming that part. The
-// whole bundle's sha256 is checked before Read returns io.EOF, so a caller
-// must read to io.EOF for the check to be complete. All verification
-// failures wrap manifest.ErrVerify. The reader stops with ctx's error once
-// ctx is done.
+// in order while another goroutine hashes each part (each byte once); once
+// that hash is done and differs from the list, the next Read returns an
+// error naming that part. Every part is checked before Read returns io.EOF,
+// so a caller must read to io.EOF for the check to be complete. With a
+// signed list, parts matching it are the bytes the signer listed, so the
+// joined bundle's sha256 is not computed a second time; an unchecked list
+// (nil verify) has it checked too. All verification failures wrap
+// manifest.ErrVerify. The reader stops with ctx's error once ctx is done.
 func Open(ctx context.Context, listOrFirstPart string, verify func(msg, sig []byte) error) (io.ReadCloser, *List, error) {
 	l, dir, err := load(listOrFirstPart, verify)
 	if err != nil {
@@ -47,7 +50,7 @@ func Open(ctx context.Context, listOrFirstPart string, verify func(msg, sig []by
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
-	return &partsReader{ctx: ctx, dir: dir, l: l, part: sha256.New(), whole: sha256.New()}, l, nil
+	return newPartsReader(ctx, dir, l, verify == nil), l, nil
 }
 
 // Join checks a split bundle like Open does and writes the joined bundle to
@@ -181,17 +184,130 @@ func readSmall(path string) ([]byte, error) {
 	return b, nil
 }
 
-// partsReader streams the parts of a checked list in order, hashing each.
+// Chunks the parts are read in: one being handed out, the others hashed
+// or waiting.
+const (
+	readChunk  = 1 << 20
+	readChunks = 4
+)
+
+// partsReader streams the parts of a checked list in order; a hasher
+// goroutine checks each part's sha256 off the reading goroutine.
 type partsReader struct {
-	ctx   context.Context
-	dir   string
-	l     *List
-	i     int      // index of the part being read (or next to open)
-	f     *os.File // open part, nil between parts
-	left  int64    // bytes of the open part still to read
-	part  hash.Hash
-	whole hash.Hash
+	ctx  context.Context
+	dir  string
+	l    *List
+	i    int      // index of the part being read (or next to open)
+	f    *os.File // open part, nil between parts
+	left int64    // bytes of the open part still to read
+	h    *partHasher
+	// ended: a part's last bytes went to the hasher and its verdict is
+	// awaited before any byte of the next part is handed out, so an error
+	// names the part right at its end.
+	ended bool
+	cur   []byte // chunk being handed out
+	off   int
 	err   error // sticky: io.EOF, a verification failure, errClosed
+}
+
+func newPartsReader(ctx context.Context, dir string, l *List, whole bool) *partsReader {
+	h := &partHasher{
+		l:    l,
+		part: sha256.New(),
+		work: make(chan hashJob, readChunks+1),
+		free: make(chan []byte, readChunks),
+		done: make(chan struct{}),
+		ends: make(chan struct{}, 1),
+	}
+	if whole {
+		h.whole = sha256.New()
+	}
+	for range readChunks {
+		h.free <- make([]byte, readChunk)
+	}
+	go h.run()
+	return &partsReader{ctx: ctx, dir: dir, l: l, h: h}
+}
+
+// hashJob is bytes of part `part` to hash, in order; end says they are its
+// last.
+type hashJob struct {
+	buf  []byte
+	part int
+	end  bool
+}
+
+// partHasher hashes what the reader read, part by part, and keeps the
+// first mismatch.
+type partHasher struct {
+	l     *List
+	part  hash.Hash
+	whole hash.Hash // nil: the joined bundle's hash is not checked
+	work  chan hashJob
+	free  chan []byte // chunks hashed, for the reader to fill again
+	done  chan struct{}
+	ends  chan struct{} // one for each part checked
+	stop  sync.Once
+
+	mu  sync.Mutex
+	bad error // the first part (or the joined bundle) not matching the list
+}
+
+func (h *partHasher) run() {
+	defer close(h.done)
+	for j := range h.work {
+		if j.buf != nil {
+			h.part.Write(j.buf)
+			if h.whole != nil {
+				h.whole.Write(j.buf)
+			}
+			h.free <- j.buf[:cap(j.buf)]
+		}
+		if !j.end {
+			continue
+		}
+		p := h.l.Parts[j.part]
+		if got := sum(h.part); got != p.SHA256 {
+			h.fail(fmt.Errorf("%s: sha256 mismatch: got %s, want %s: %w", p.Name, got, p.SHA256, manifest.ErrVerify))
+		}
+		h.part.Reset()
+		h.ends <- struct{}{}
+	}
+}
+
+func (h *partHasher) fail(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.bad == nil {
+		h.bad = err
+	}
+}
+
+func (h *partHasher) failed() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.bad
+}
+
+// finish waits for every byte sent to be hashed and returns the first
+// mismatch, the joined bundle's included.
+func (h *partHasher) finish() error {
+	h.close()
+	if err := h.failed(); err != nil {
+		return err
+	}
+	if h.whole != nil {
+		if got := sum(h.whole); got != h.l.SHA256 {
+			return fmt.Errorf("%s: sha256 mismatch of the joined bundle: got %s, want %s: %w", h.l.Bundle, got, h.l.SHA256, manifest.ErrVerify)
+		}
+	}
+	return nil
+}
+
+// close ends the hasher and waits for it.
+func (h *partHasher) close() {
+	h.stop.Do(func() { close(h.work) })
+	<-h.done
 }
 
 func (r *partsReader) Read(p []byte) (int, error) {
@@ -201,39 +317,79 @@ func (r *partsReader) Read(p []byte) (int, error) {
 	if err := r.ctx.Err(); err != nil {
 		return 0, err
 	}
-	for r.f == nil {
-		if r.i == len(r.l.Parts) {
-			r.err = io.EOF
-			if got := sum(r.whole); got != r.l.SHA256 {
-				r.err = fmt.Errorf("%s: sha256 mismatch of the joined bundle: got %s, want %s: %w", r.l.Bundle, got, r.l.SHA256, manifest.ErrVerify)
-			}
-			return 0, r.err
-		}
-		if err := r.openPart(); err != nil {
-			r.err = err
-			return 0, err
-		}
+	if err := r.h.failed(); err != nil {
+		r.err = err
+		return 0, err
 	}
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if int64(len(p)) > r.left {
-		p = p[:r.left]
+	if r.off == len(r.cur) {
+		if err := r.fill(); err != nil {
+			r.err = err
+			return 0, err
+		}
 	}
-	n, err := r.f.Read(p)
-	r.part.Write(p[:n])
-	r.whole.Write(p[:n])
-	r.left -= int64(n)
+	n := copy(p, r.cur[r.off:])
+	r.off += n
+	return n, nil
+}
+
+// fill reads the next chunk of bytes into r.cur and hands it to the
+// hasher; at the end of the last part it waits for the hasher and returns
+// io.EOF or the first mismatch.
+func (r *partsReader) fill() error {
+	for r.f == nil {
+		if r.ended {
+			select {
+			case <-r.h.ends:
+			case <-r.ctx.Done():
+				return r.ctx.Err()
+			}
+			r.ended = false
+			if err := r.h.failed(); err != nil {
+				return err
+			}
+		}
+		if r.i == len(r.l.Parts) {
+			if err := r.h.finish(); err != nil {
+				return err
+			}
+			return io.EOF
+		}
+		if err := r.openPart(); err != nil {
+			return err
+		}
+	}
+	// The chunk handed out last may still be hashed: take a free one
+	// (it came back only once hashed, and the reader is done with it).
+	var buf []byte
+	select {
+	case buf = <-r.h.free:
+	case <-r.ctx.Done():
+		return r.ctx.Err()
+	}
 	name := r.l.Parts[r.i].Name
-	switch {
-	case r.left == 0:
-		r.err = r.finishPart()
-	case errors.Is(err, io.EOF):
-		r.err = fmt.Errorf("%s: ended %d bytes early (changed while reading?): %w", name, r.left, manifest.ErrVerify)
-	case err != nil:
-		r.err = fmt.Errorf("%s: %w", name, err)
+	n, err := io.ReadFull(r.f, buf[:min(int64(len(buf)), r.left)])
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		r.h.free <- buf
+		return fmt.Errorf("%s: ended %d bytes early (changed while reading?): %w", name, r.left-int64(n), manifest.ErrVerify)
 	}
-	return n, r.err
+	if err != nil {
+		r.h.free <- buf
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	r.left -= int64(n)
+	end := r.left == 0
+	r.h.work <- hashJob{buf: buf[:n], part: r.i, end: end}
+	if end {
+		r.f.Close()
+		r.f = nil
+		r.i++
+		r.ended = true
+	}
+	r.cur, r.off = buf[:n], 0
+	return nil
 }
 
 // openPart opens part r.i; an empty part is checked and skipped at once.
@@ -246,32 +402,25 @@ func (r *partsReader) openPart() error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.Name, err)
 	}
-	r.f, r.left = f, p.Size
-	r.part.Reset()
 	if p.Size == 0 {
-		return r.finishPart()
+		f.Close()
+		r.h.work <- hashJob{part: r.i, end: true}
+		r.i++
+		r.ended = true
+		return nil
 	}
+	r.f, r.left = f, p.Size
 	return nil
 }
 
-// finishPart closes the current part and checks its hash.
-func (r *partsReader) finishPart() error {
-	p := r.l.Parts[r.i]
-	r.f.Close()
-	r.f = nil
-	r.i++
-	if got := sum(r.part); got != p.SHA256 {
-		return fmt.Errorf("%s: sha256 mismatch: got %s, want %s: %w", p.Name, got, p.SHA256, manifest.ErrVerify)
-	}
-	return nil
-}
-
-// Close releases the open part; reading after Close fails.
+// Close releases the open part and stops the hasher; reading after Close
+// fails.
 func (r *partsReader) Close() error {
 	if r.f != nil {
 		r.f.Close()
 		r.f = nil
 	}
+	r.h.close()
 	if r.err == nil || r.err == io.EOF {
 		r.err = errClosed
 	}

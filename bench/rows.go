@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
+)
+
+// azuriteKey is Azurite's well-known development account key.
+const (
+	azuriteAccount = "devstoreaccount1"
+	azuriteKey     = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+// azurite is a Blob endpoint for the pull row: CCMIRROR_AZURITE_URL, or one
+// started with .ci/azurite.sh for the run.
+type azurite struct {
+	url  string
+	stop func()
+}
+
+func startAzurite(ctx context.Context, dir string) (*azurite, error) {
+	if u := os.Getenv("CCMIRROR_AZURITE_URL"); u != "" {
+		return &azurite{url: strings.TrimSuffix(u, "/"), stop: func() {}}, nil
+	}
+	script, err := filepath.Abs(".ci/azurite.sh")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(script); err != nil {
+		return nil, fmt.Errorf("no CCMIRROR_AZURITE_URL and no %s", script)
+	}
+	adir := filepath.Join(dir, "azurite")
+	out, err := exec.CommandContext(ctx, "bash", script, "start", adir).Output()
+	if err != nil {
+		return nil, fmt.Errorf("azurite.sh start: %v", err)
+	}
+	var u string
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		line := strings.TrimPrefix(strings.TrimSpace(sc.Text()), "export ")
+		if v, ok := strings.CutPrefix(line, "AZURITE_BLOB_URL="); ok {
+			u = strings.Trim(v, `"'`)
+		}
+	}
+	if u == "" {
+		exec.Command("bash", script, "stop", adir).Run()
+		return nil, fmt.Errorf("azurite.sh start printed no AZURITE_BLOB_URL")
+	}
+	return &azurite{url: u, stop: func() { exec.Command("bash", script, "stop", adir).Run() }}, nil
+}
+
+// blobSAS is a read SAS for one blob of Azurite's account.
+func blobSAS(cont, name string) (string, error) {
+	cred, err := service.NewSharedKeyCredential(azuriteAccount, azuriteKey)
+	if err != nil {
+		return "", err
+	}
+	qp, err := sas.BlobSignatureValues{
+		Protocol:      sas.ProtocolHTTPSandHTTP,
+		StartTime:     time.Now().Add(-5 * time.Minute).UTC(),
+		ExpiryTime:    time.Now().Add(6 * time.Hour).UTC(),
+		Permissions:   (&sas.BlobPermissions{Read: true}).String(),
+		ContainerName: cont,
+		BlobName:      name,
+	}.SignWithSharedKey(cred)
+	if err != nil {
+		return "", err
+	}
+	return qp.Encode(), nil
+}
+
+// pullRow: ccmirror pull (ranged GETs, verified as it arrives) against one
+// curl GET of the same blob with a SAS, to disk, interleaved.
+func pullRow(ctx context.Context, dir, ccm, allowed, bundle string, size int64, reps int, lim limits) row {
+	skip := func(why string) row {
+		return row{Size: size, Name: "pull (Azurite)", Baseline: "curl GET with SAS", BaseBytes: -1, Bytes: -1, Note: "skipped: " + why}
+	}
+	if _, err := exec.LookPath("curl"); err != nil {
+		return skip("curl not found")
+	}
+	az, err := startAzurite(ctx, dir)
+	if err != nil {
+		return skip(err.Error() + " (install Azurite: make test does)")
+	}
+	defer az.stop()
+	b := make([]byte, 5)
+	rand.Read(b)
+	cont := "bench-" + hex.EncodeToString(b)
+	env := []string{"AZURE_STORAGE_KEY=" + azuriteKey, "AZURE_STORAGE_CONNECTION_STRING="}
+	if _, _, err := runCmd(ctx, dir, env, ccm, "push", "--quiet", bundle, az.url+"/"+cont+"/"); err != nil {
+		return skip("push to Azurite failed: " + oneLine(err.Error()))
+	}
+	name := filepath.Base(bundle)
+	q, err := blobSAS(cont, name)
+	if err != nil {
+		return skip(err.Error())
+	}
+	url := az.url + "/" + cont + "/" + name + "?" + q
+	out := filepath.Join(dir, "pulled.tar")
+	pull, curl, err := pair(reps, func(int) (measured, error) {
+		os.Remove(out)
+		dropCaches()
+		m, _, err := runCmd(ctx, dir, nil, ccm, "pull", "--quiet", "--allowed-signers", allowed, url, "-o", out)
+		return m, err
+	}, func(int) (measured, error) {
+		os.Remove(out)
+		dropCaches()
+		m, _, err := runCmd(ctx, dir, nil, "curl", "-sSf", "-o", out, url)
+		return m, err
+	})
+	os.Remove(out)
+	if err != nil {
+		return skip(oneLine(err.Error()))
+	}
+	r := pairRow(size, "pull (Azurite)", "curl GET with SAS", pull, curl, max(secs(size, lim.Write), secs(size, lim.SHA)))
+	r.Target = 1.0
+	r.Note = "ccmirror pull verifies the bundle as it arrives; curl only writes it. Limit: max(disk write, SHA-256 of one core). The 8-way ranged-download baseline is not measured yet"
+	return r
+}
+
+// splitVerifyRow: verify of the bundle cut into parts (its .parts list)
+// against verify of the joined bundle, interleaved.
+func splitVerifyRow(ctx context.Context, dir, ccm, key, allowed, bundle string, size int64, reps int, lim limits) (row, error) {
+	pdir := filepath.Join(dir, "parts")
+	os.MkdirAll(pdir, 0o755)
+	defer os.RemoveAll(pdir)
+	partSize := max(size/4, 1<<20)
+	if _, _, err := runCmd(ctx, dir, nil, ccm, "split", "--size", fmt.Sprintf("%dK", partSize>>10), "--sign-key", key, "--dir", pdir, bundle); err != nil {
+		return row{}, err
+	}
+	list := filepath.Join(pdir, filepath.Base(bundle)+".parts")
+	sp, joined, err := pair(reps, func(int) (measured, error) {
+		dropCaches()
+		m, _, err := runCmd(ctx, dir, nil, ccm, "verify", "--allowed-signers", allowed, list)
+		return m, err
+	}, func(int) (measured, error) {
+		dropCaches()
+		m, _, err := runCmd(ctx, dir, nil, ccm, "verify", "--allowed-signers", allowed, bundle)
+		return m, err
+	})
+	if err != nil {
+		return row{}, err
+	}
+	r := pairRow(size, "split verify", "verify of joined bundle", sp, joined, max(secs(size, lim.Read), secs(size, lim.SHA)))
+	r.Target = 1.25
+	r.Note = "4 parts. Limit: max(disk read, SHA-256 of one core)"
+	return r, nil
+}
+
+// syncManyRows: the mirror job over 9 project versions against one, on a
+// fake GitHub of its own (blobs of blobSize): the first run of the 9 against
+// its bandwidth limit, then idle runs, 9 against 1, interleaved.
+func syncManyRows(ctx context.Context, c *config, dir, ccm, key string, size, blobSize int64, reps int) ([]row, error) {
+	sdir := filepath.Join(dir, "sync-many")
+	os.MkdirAll(sdir, 0o755)
+	defer os.RemoveAll(sdir)
+	f, err := startFake(ctx, c, sdir, blobSize)
+	if err != nil {
+		return nil, err
+	}
+	defer f.stop()
+	if err := prime(f); err != nil {
+		return nil, err
+	}
+	cfg := func(name, projects string) (string, error) {
+		p := filepath.Join(sdir, name+".yaml")
+		y := fmt.Sprintf("github_url: %s\nsign_key: %s\noutput: %s\ncache: %s\nconcurrency: %d\nprojects:\n%s",
+			f.url, key, filepath.Join(sdir, name+"-out"), filepath.Join(sdir, name+"-cache"), c.concurrency, projects)
+		return p, os.WriteFile(p, []byte(y), 0o644)
+	}
+	many, err := cfg("nine", "  - ref: slurm\n    versions: [\"2.5.0\", \"2.6.1\", \"2.7.0\", \"2.7.4\", \"3.0.12\", \"4.0.9\"]\n"+
+		"  - ref: gridengine\n    versions: [latest]\n  - ref: hpcpack\n    versions: [latest]\n  - ref: pbspro\n    versions: [latest]\n")
+	if err != nil {
+		return nil, err
+	}
+	single, err := cfg("one", "  - ref: slurm\n    versions: [\"2.5.0\"]\n")
+	if err != nil {
+		return nil, err
+	}
+	before, reqs0 := f.counters()
+	first, _, err := runCmd(ctx, sdir, nil, ccm, "sync", "--quiet", "--config", many)
+	if err != nil {
+		return nil, err
+	}
+	after, reqs1 := f.counters()
+	got, reqs := after-before, reqs1-reqs0
+	limit := float64(got)/float64(c.bandwidth*int64(c.concurrency)) +
+		float64(reqs)*c.latency.Seconds()/float64(c.concurrency)
+	if _, _, err := runCmd(ctx, sdir, nil, ccm, "sync", "--quiet", "--config", single); err != nil {
+		return nil, err
+	}
+	r1 := row{Size: size, Name: "sync first, 9 vers", Baseline: "its bandwidth limit",
+		Seconds: first.secs, BaseSeconds: limit, Ratio: first.secs / limit, Target: 1.15,
+		Bytes: got, BaseBytes: got, RSS: first.rss, BaseRSS: -1, Limit: limit, XLimit: first.secs / limit,
+		Note: fmt.Sprintf("blobs of %s each; limit: bytes / (%s/s x %d connections) + %d requests x %s / %d", mib(blobSize), mib(c.bandwidth), c.concurrency, reqs, c.latency, c.concurrency)}
+	idle9, idle1, err := pair(reps, func(int) (measured, error) {
+		m, _, err := runCmd(ctx, sdir, nil, ccm, "sync", "--quiet", "--config", many)
+		return m, err
+	}, func(int) (measured, error) {
+		m, _, err := runCmd(ctx, sdir, nil, ccm, "sync", "--quiet", "--config", single)
+		return m, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	r2 := pairRow(size, "sync idle, 9 vers", "sync idle, 1 version", idle9, idle1, 0)
+	r2.Target = 2
+	return []row{r1, r2}, nil
+}
+
+func oneLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
