@@ -26,9 +26,9 @@ const RecordSchema = "ccmirror.install-record/v1"
 // so that Status can tell which bundle staged a version and which hash each
 // blob should have.
 type Record struct {
-	Schema       string          `json:"schema"`
-	Time         time.Time       `json:"time"`
-	Bundle       string          `json:"bundle"`
+	Schema string    `json:"schema"`
+	Time   time.Time `json:"time"`
+	Bundle string    `json:"bundle"`
 	// HeadSHA256 is the sha256 of the bundle's signed SHA256SUMS (since
 	// records name bundles by it); BundleSHA256, of the whole file, is in
 	// records of earlier versions.

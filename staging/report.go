@@ -68,7 +68,7 @@ type ProjectPlan struct {
 // InstallReport is the outcome of Install, or with DryRun its exact plan.
 // Install returns it, as far as it got, together with any error.
 type InstallReport struct {
-	Bundle       string        `json:"bundle"`
+	Bundle string `json:"bundle"`
 	// HeadSHA256 identifies the bundle: the sha256 of its signed
 	// SHA256SUMS, which names the hash of every other byte that matters.
 	// Install hashes each byte once, so it does not hash the whole file
