@@ -183,9 +183,13 @@ func runSize(ctx context.Context, c *config, total int64) ([]row, limits, error)
 	ir.Note = "limit: max(disk read, SHA-256 of one core, disk write)"
 	rows = append(rows, ir)
 
-	// Rows for status and plan (issue 15) go here: each a pair() of
-	// ccmirror against its baseline (sha256sum of the staged blobs) with
-	// pairRow and a limit from lim.
+	// status and plan on a staged tree vs sha256sum of its blobs (what a
+	// check without the hash cache must read), caches dropped before each.
+	sp, err := statusPlanRows(ctx, dir, ccm, allowed, owner, bundle, total, reps, lim)
+	if err != nil {
+		return nil, lim, err
+	}
+	rows = append(rows, sp...)
 
 	sv, err := splitVerifyRow(ctx, dir, ccm, key, allowed, bundle, total, reps, lim)
 	if err != nil {
