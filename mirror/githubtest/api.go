@@ -58,6 +58,9 @@ func (s *Server) serveAPI(w *respWriter, r *http.Request) {
 		a.rateLimit() // free, as on GitHub
 		return
 	}
+	if s.hostileAPI(a) {
+		return
+	}
 	rs, retry, ok := s.takeRate()
 	setRateHeaders(h, rs)
 	if !ok {

@@ -87,6 +87,10 @@ func (s *Server) serveAsset(w *respWriter, r *http.Request, a *asset) {
 		r.Header.Del("If-None-Match")
 	}
 	w.shape(a.name)
+	if hostileName(s.hostileNow().Endless, a.name) {
+		s.serveEndless(w, r)
+		return
+	}
 	http.ServeContent(w, r, a.name, a.updated, a.open())
 }
 
@@ -106,13 +110,24 @@ func (s *Server) serveArchive(w *respWriter, r *http.Request, rel *release, kind
 	h.Set("Content-Disposition", "attachment; filename="+name)
 	h.Set("Access-Control-Allow-Origin", "https://render.githubusercontent.com")
 	h.Set("Vary", "Authorization,Accept-Encoding,Origin")
+	w.shape(name)
+	if hostileName(s.hostileNow().Endless, name) {
+		s.serveEndless(w, r)
+		return
+	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodGet {
 		return
 	}
-	w.shape(name)
 	// Flushed before the body: chunked, like a stream made as it is sent.
 	w.Flush()
+	if hostileName(s.hostileNow().ShortBodies, name) {
+		// No Content-Length to lie about: half of the archive, then a
+		// connection closed mid-stream.
+		_, _ = w.Write(data[:len(data)/2])
+		w.Flush()
+		panic(http.ErrAbortHandler)
+	}
 	for off := 0; off < len(data); off += archiveChunk {
 		if _, err := w.Write(data[off:min(off+archiveChunk, len(data))]); err != nil {
 			return

@@ -89,6 +89,8 @@ type respWriter struct {
 	stalled   bool
 	trunc     int64
 	hasTrunc  bool
+	short     bool  // Hostile.ShortBodies: stop at half the announced length
+	shortAt   int64 // where, once known (-1: not yet)
 }
 
 // shape marks the response as the body of the named asset or archive.
@@ -96,6 +98,7 @@ func (w *respWriter) shape(name string) {
 	w.shaped = true
 	w.faultName = name
 	w.st, w.hasStall, w.trunc, w.hasTrunc = w.s.faultsFor(name)
+	w.short, w.shortAt = hostileName(w.s.hostileNow().ShortBodies, name), -1
 }
 
 func (w *respWriter) WriteHeader(code int) {
@@ -168,6 +171,18 @@ func (w *respWriter) Write(p []byte) (int, error) {
 				continue
 			}
 			chunk = int(min(int64(chunk), w.trunc-w.bytes))
+		}
+		if w.short {
+			if w.shortAt < 0 {
+				w.shortAt = shortLimit(w.Header())
+			}
+			if w.shortAt >= 0 {
+				if w.bytes >= w.shortAt {
+					w.Flush()
+					panic(http.ErrAbortHandler)
+				}
+				chunk = int(min(int64(chunk), w.shortAt-w.bytes))
+			}
 		}
 		if rate, _ := w.s.shaping(); rate > 0 {
 			chunk = int(min(int64(chunk), max(rate/20, 512), 16<<10))

@@ -128,6 +128,7 @@ type Server struct {
 	latency    time.Duration
 	rate       rateState
 	retryAfter time.Duration
+	hostile    Hostile
 
 	served atomic.Int64
 	logMu  sync.Mutex
