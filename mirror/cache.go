@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ccmirror/ccmirror/internal/errclass"
+
 	"github.com/ccmirror/ccmirror/internal/atomicfile"
 	"github.com/ccmirror/ccmirror/internal/ctxio"
 
@@ -198,6 +200,7 @@ func (c *cache) put(ctx context.Context, r io.Reader) (string, int64, error) {
 	if err != nil {
 		return "", 0, err
 	}
+	atomicfile.TryLock(tmp) // held while it is written: sweepTmp leaves it alone
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(tmp, h), ctxio.NewReader(ctx, r))
 	if err == nil {
@@ -336,7 +339,7 @@ func (c *cache) fetch(ctx context.Context, d *downloader, key string, req dlRequ
 		return object{SHA256: known.SHA256, Size: known.Size, ETag: known.ETag}, fetchStats{hit: true, saved: known.Size, net: stats.net}, nil
 	}
 	if err := f.Sync(); err != nil {
-		return object{}, stats, fmt.Errorf("%s: cache: %w", req.label, newLocalFault("sync", f.Name(), err))
+		return object{}, stats, fmt.Errorf("%s: cache: %w", req.label, errclass.Local("sync", f.Name(), err))
 	}
 	if runtime.GOOS == "windows" {
 		// An open file cannot be renamed there (and is not locked).
@@ -348,7 +351,7 @@ func (c *cache) fetch(ctx context.Context, d *downloader, key string, req dlRequ
 	// Renamed while still locked, so no other process can touch it between
 	// the hash and the move.
 	if err := c.adopt(ppath, res.sha256); err != nil {
-		return object{}, stats, fmt.Errorf("%s: cache: %w", req.label, newLocalFault("store", c.objectPath(res.sha256), err))
+		return object{}, stats, fmt.Errorf("%s: cache: %w", req.label, errclass.Local("store", c.objectPath(res.sha256), err))
 	}
 	removePartial("", mpath)
 	if !closed {
@@ -374,9 +377,12 @@ func (c *cache) openPartial(ppath, mpath string, meta partialMeta) (f *os.File, 
 	if err != nil {
 		return nil, 0, "", false, err
 	}
-	if !tryLock(f) {
+	if !atomicfile.TryLock(f) {
 		f.Close()
 		f, err = os.CreateTemp(filepath.Dir(ppath), filepath.Base(ppath)+".*.tmp")
+		if err == nil {
+			atomicfile.TryLock(f) // held while it is written: sweepTmp leaves it alone
+		}
 		return f, 0, "", false, err
 	}
 	var old partialMeta
@@ -410,23 +416,24 @@ func removePartial(ppath, mpath string) {
 	}
 }
 
-// sweepTmp removes temporary files older than a day left by crashed runs:
-// everything under tmp/, private partial downloads (*.tmp) and the
-// temporary files of atomic writes (atomicfile) beside index and partial
-// entries.
+// sweepTmp removes the temporary files crashed or killed runs left:
+// objects being written under tmp/, private partial downloads (*.tmp) and
+// the temporary files of atomic writes (atomicfile) beside index and
+// partial entries. Their writers hold them locked, so whatever nobody
+// holds is abandoned (atomicfile.RemoveAbandoned); each removal is logged.
 func (c *cache) sweepTmp(log *slog.Logger) {
 	for _, sub := range []string{"tmp", "partial", "index", "bundles"} {
 		_ = filepath.WalkDir(filepath.Join(c.dir, sub), func(p string, de fs.DirEntry, err error) error {
-			if err != nil || de.IsDir() {
+			if err != nil || !de.Type().IsRegular() {
 				return nil
 			}
 			atomicTemp := strings.HasPrefix(de.Name(), ".") && strings.Contains(de.Name(), ".tmp-")
 			if sub != "tmp" && !atomicTemp && !(sub == "partial" && strings.HasSuffix(p, ".tmp")) {
 				return nil
 			}
-			if info, err := de.Info(); err == nil && time.Since(info.ModTime()) > 24*time.Hour && os.Remove(p) == nil {
-				log.Info("swept a temporary cache file older than a day", "path", p, "size", info.Size())
-			}
+			atomicfile.RemoveAbandoned(p, func(size int64) {
+				log.Info("sweeping a temporary cache file an interrupted run left", "path", p, "size", size)
+			})
 			return nil
 		})
 	}

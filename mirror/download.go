@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ccmirror/ccmirror/internal/errclass"
+
 	"github.com/ccmirror/ccmirror/internal/ctxio"
 	"github.com/ccmirror/ccmirror/internal/text"
 	"github.com/ccmirror/ccmirror/manifest"
@@ -230,13 +232,13 @@ func (d *downloader) attempts(ctx context.Context, req dlRequest, f *os.File, h 
 		}
 		var (
 			le *limitErr
-			lf *localFault
+			lf *errclass.LocalError
 		)
 		switch {
 		case errors.As(rerr, &le):
 			// What came is not trusted to resume from.
 			if err := f.Truncate(0); err != nil {
-				return res, newLocalFault("truncate", f.Name(), err)
+				return res, errclass.Local("truncate", f.Name(), err)
 			}
 			return res, upstreamf("%s: GET %s: more than the %d bytes %s", req.label, redact(req.url), limit, limitWhy)
 		case errors.As(rerr, &lf):
@@ -282,7 +284,7 @@ func (*limitErr) Error() string { return "body longer than its limit" }
 
 // copyBody copies resp's body into f and h. Each read must deliver data
 // within the idle timeout, else the attempt is cancelled as stalled. More
-// than remaining bytes is a *limitErr; a failed write a *localFault.
+// than remaining bytes is a *limitErr; a failed write a *errclass.LocalError.
 func (d *downloader) copyBody(actx context.Context, cancel context.CancelFunc, f *os.File, h hash.Hash, sink *teeSink, resp *http.Response, remaining int64) (int64, error) {
 	var (
 		mu      sync.Mutex
@@ -315,7 +317,7 @@ func (d *downloader) copyBody(actx context.Context, cancel context.CancelFunc, f
 				_, werr = f.Write(buf[:k])
 			}
 			if werr != nil {
-				return n, newLocalFault("write", f.Name(), werr)
+				return n, errclass.Local("write", f.Name(), werr)
 			}
 			h.Write(buf[:k])
 			n += int64(k)

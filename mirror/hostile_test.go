@@ -285,12 +285,27 @@ func TestFetchSweepsLeftovers(t *testing.T) {
 	old := filepath.Join(dir, "b.tar.partial-123456")
 	os.WriteFile(old, []byte("from an older version"), 0o644)
 	left = append(left, old)
+	// What a killed run leaves in the cache: an object being written, a
+	// private partial download, an atomic write of an index entry. They are
+	// minutes old, not days: nobody holds them, so they go now.
+	for _, name := range []string{"tmp/put-1234", "partial/ab12.5678.tmp", "index/ab/.ab12.json.tmp-42"} {
+		p := filepath.Join(o.CacheDir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte("left by a kill"), 0o644)
+		left = append(left, p)
+	}
+	inUse, err := os.Create(filepath.Join(o.CacheDir, "tmp", "put-inuse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inUse.Close()
+	atomicfile.TryLock(inUse)
 	busy, err := atomicfile.Create(out, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer busy.Abort()
-	if !tryLock(busy.File) {
+	if !atomicfile.TryLock(busy.File) {
 		t.Fatal("cannot lock")
 	}
 	if _, err := newFetcher(t, o).Fetch(context.Background(), []Ref{mustRef(t, "gridengine@2.1.0")}, out); err != nil {
@@ -306,6 +321,9 @@ func TestFetchSweepsLeftovers(t *testing.T) {
 	}
 	if _, err := os.Stat(busy.Name()); err != nil {
 		t.Errorf("the temporary file of a fetch under way was swept: %v", err)
+	}
+	if _, err := os.Stat(inUse.Name()); err != nil {
+		t.Errorf("the cache object another run is writing was swept: %v", err)
 	}
 }
 

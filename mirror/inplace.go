@@ -138,7 +138,6 @@ func (r *fetchRun) planInPlace(plans []*projectPlan, out *string) *inPlace {
 	if err != nil {
 		return skip("no temporary file", "error", err.Error())
 	}
-	tryLock(file.File) // held while it is written: sweepTemps leaves it alone
 	if err := file.Truncate(layout.Size()); err != nil {
 		file.Abort()
 		return skip("cannot size the bundle", "error", err.Error())

@@ -9,7 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
+
+	"github.com/ccmirror/ccmirror/internal/errclass"
 
 	"github.com/ccmirror/ccmirror/internal/atomicfile"
 	"github.com/ccmirror/ccmirror/internal/ctxio"
@@ -28,7 +29,6 @@ func (f *Fetcher) writeBundle(ctx context.Context, out string, m *manifest.Manif
 		return fmt.Errorf("fetch: %w", localOr(out, err))
 	}
 	defer tmp.Abort()
-	tryLock(tmp.File) // held while it is written: sweepTemps leaves it alone
 	// Reads stop at cancellation even inside one large payload file
 	// (verified entries are copied in chunks that check it).
 	wrapped := make([]manifest.Entry, len(entries))
@@ -68,7 +68,7 @@ func localOr(path string, err error) error {
 	if err == nil || errors.Is(err, manifest.ErrVerify) || !errors.As(err, &no) {
 		return err
 	}
-	return newLocalFault("write", path, err)
+	return errclass.Local("write", path, err)
 }
 
 // writebackFile starts the disk writing of what is written to it every
@@ -107,8 +107,7 @@ type ctxReadCloser struct {
 // sweepTemps removes the temporary files that fetches killed while
 // writing out left beside it: atomicfile's .NAME.tmp-* and the
 // NAME.partial-* of earlier versions. A file still locked belongs to a
-// fetch under way and stays (without advisory locks, only files older than
-// a day go).
+// fetch under way and stays (see atomicfile.RemoveAbandoned).
 func (f *Fetcher) sweepTemps(out string) {
 	dir, base := filepath.Dir(out), filepath.Base(out)
 	var names []string
@@ -117,21 +116,9 @@ func (f *Fetcher) sweepTemps(out string) {
 		names = append(names, m...)
 	}
 	for _, name := range names {
-		fh, err := os.OpenFile(name, os.O_RDWR, 0)
-		if err != nil {
-			continue
-		}
-		st, err := fh.Stat()
-		stale := err == nil && st.Mode().IsRegular()
-		if stale && locksWork {
-			stale = tryLock(fh)
-		} else if stale {
-			stale = time.Since(st.ModTime()) > 24*time.Hour
-		}
-		if stale && os.Remove(name) == nil {
-			f.log.Info("swept a temporary file an interrupted fetch left", "path", name, "size", st.Size())
-		}
-		fh.Close()
+		atomicfile.RemoveAbandoned(name, func(size int64) {
+			f.log.Info("sweeping a temporary file an interrupted fetch left", "path", name, "size", size)
+		})
 	}
 }
 

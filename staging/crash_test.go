@@ -193,10 +193,22 @@ func TestCrashSafety(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					err = recoverTmp(tmpRoot(e.state), rootDir, slog.New(slog.DiscardHandler), durability{off: true})
+					left, _ := os.ReadDir(tmpRoot(e.state))
+					var logs strings.Builder
+					err = recoverTmp(tmpRoot(e.state), rootDir, slog.New(slog.NewTextHandler(&logs, nil)), durability{off: true})
 					rootDir.Close()
 					if err != nil {
 						t.Fatalf("recover: %v", err)
+					}
+					// Every temporary folder the kill left is swept, and the
+					// log (--verbose) names it.
+					if now, _ := os.ReadDir(tmpRoot(e.state)); len(now) != 0 {
+						t.Errorf("recovery left %d temporary folders", len(now))
+					}
+					for _, l := range left {
+						if !strings.Contains(logs.String(), filepath.Join(tmpRoot(e.state), l.Name())) {
+							t.Errorf("recovery removed %s without saying so", l.Name())
+						}
 					}
 					recovered := snapshot(t, stagingTree(e.root))
 					want, wantName, wantRecords := oldSnap, "old", oldRecords

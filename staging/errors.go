@@ -11,9 +11,42 @@
 // blocking, and every mode ccmirror stages is its own policy.
 package staging
 
-import "github.com/ccmirror/ccmirror/internal/errclass"
+import (
+	"errors"
+	"io/fs"
+	"path/filepath"
+	"strings"
+
+	"github.com/ccmirror/ccmirror/internal/errclass"
+)
 
 // ErrConflict marks an install that would change staged content without
 // --force, or that could not take the staging lock because another ccmirror
 // holds it. The CLI maps it to exit code 5.
 var ErrConflict = errclass.ErrConflict
+
+// localized makes a failure of the local disk (ENOSPC, EROFS, EACCES, …)
+// name the absolute path and the errno, as errclass.LocalError does: paths
+// in errors of the temporary root (an os.Root) are relative to tmp. The
+// result still unwraps to err. Other errors pass unchanged.
+func localized(err error, tmp string) error {
+	var le *errclass.LocalError
+	var pe *fs.PathError
+	if err == nil || errclass.ErrnoName(err) == "" || errors.As(err, &le) || !errors.As(err, &pe) {
+		return err
+	}
+	p := pe.Path
+	if !filepath.IsAbs(p) && tmp != "" {
+		p = filepath.Join(tmp, filepath.FromSlash(p))
+	}
+	local := errclass.Local(pe.Op, p, pe.Err).Error()
+	return &localizedError{msg: strings.Replace(err.Error(), pe.Error(), local, 1), err: err}
+}
+
+type localizedError struct {
+	msg string
+	err error
+}
+
+func (e *localizedError) Error() string { return e.msg }
+func (e *localizedError) Unwrap() error { return e.err }

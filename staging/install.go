@@ -102,6 +102,7 @@ func install(ctx context.Context, r io.Reader, bundleName string, o InstallOptio
 	in.rep = rep
 	defer func() {
 		rep.Finished = time.Now().UTC()
+		err = localized(err, in.tmp)
 		switch {
 		case err == nil:
 		case errors.Is(err, ErrConflict):

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/ccmirror/ccmirror/internal/beneath"
+	"github.com/ccmirror/ccmirror/internal/errclass"
 	"github.com/ccmirror/ccmirror/internal/text"
 	"github.com/ccmirror/ccmirror/manifest"
 	"golang.org/x/sys/unix"
@@ -31,7 +32,7 @@ func (in *installer) preflight(ctx context.Context) error {
 		}
 	}
 	if err := syscall.Access(existing, unix.W_OK); err != nil {
-		return fmt.Errorf("staging folder %s is not writable (%v): run as root, or fix the filesystem", existing, err)
+		return fmt.Errorf("staging folder is not writable: %w; run as root, or fix the filesystem", errclass.Local("write", existing, err))
 	}
 	var need int64
 	for _, f := range in.m.Files() {

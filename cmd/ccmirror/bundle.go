@@ -10,6 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/ccmirror/ccmirror/internal/errclass"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/ccmirror/ccmirror/internal/child"
@@ -54,24 +58,36 @@ func checkOutput(verb, path string) error {
 }
 
 // checkDir fails when dir is missing, not a directory, or not writable
-// (permissions, a read-only file system): it creates and removes a probe
-// file, so the error names dir rather than a temporary file in it.
+// (permissions, a read-only file system): it creates a nameless file there
+// (O_TMPFILE, so a kill leaves nothing behind; a named probe removed at
+// once where the filesystem lacks it), so the error names dir rather than
+// a temporary file in it.
 func checkDir(verb, what, dir string) error {
 	if st, err := os.Stat(dir); err != nil {
 		return fmt.Errorf("%s: %s %s does not exist", verb, what, dir)
 	} else if !st.IsDir() {
 		return fmt.Errorf("%s: %s %s is not a directory", verb, what, dir)
 	}
-	f, err := os.CreateTemp(dir, ".ccmirror-probe-*")
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return fmt.Errorf("%s: cannot write in %s %s: %v", verb, what, dir, err)
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+	if err == nil {
+		return unix.Close(fd)
 	}
-	f.Close()
-	return os.Remove(f.Name())
+	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EINVAL) {
+		var f *os.File
+		if f, err = os.CreateTemp(dir, ".ccmirror-probe-*"); err == nil {
+			f.Close()
+			return os.Remove(f.Name())
+		}
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	msg := err.Error()
+	if name := errclass.ErrnoName(err); name != "" {
+		msg += " (" + name + ")"
+	}
+	return fmt.Errorf("%s: cannot write in %s %s: %s", verb, what, dir, msg)
 }
 
 // checkBundleHead fails when path is not a file holding a ccmirror bundle's

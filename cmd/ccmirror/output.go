@@ -14,16 +14,18 @@ import (
 )
 
 // maxErrorLine is the most an error line says, in runes: one line of a
-// wide terminal. Longer messages are cut with "…".
-const maxErrorLine = 300
+// wide terminal. Longer messages lose their middle to "…": the start says
+// what failed, the end why (an errno, a limit).
+const maxErrorLine = 512
 
 // printable makes s safe for one terminal line: control characters and
 // invalid UTF-8 (a binary file's bytes quoted in an error) become "?", runs
-// of them one "?", and s is cut to at most max runes.
+// of them one "?", and s is cut to at most max runes by dropping its
+// middle.
 func printable(s string, max int) string {
-	var b strings.Builder
-	n, lastBad := 0, false
-	for len(s) > 0 && n < max {
+	var out []rune
+	lastBad := false
+	for len(s) > 0 {
 		r, size := utf8.DecodeRuneInString(s)
 		s = s[size:]
 		bad := (r == utf8.RuneError && size <= 1) || r == '\n' || r == '\r' || unicode.IsControl(r) ||
@@ -35,13 +37,14 @@ func printable(s string, max int) string {
 			r = '?'
 		}
 		lastBad = bad
-		b.WriteRune(r)
-		n++
+		out = append(out, r)
 	}
-	if len(s) > 0 {
-		b.WriteString("…")
+	if len(out) > max && max > 1 {
+		head := max * 2 / 3
+		tail := max - head - 1
+		out = append(append(out[:head:head], '…'), out[len(out)-tail:]...)
 	}
-	return b.String()
+	return string(out)
 }
 
 // warnings remembers the warnings printed, so each prints once however many

@@ -18,7 +18,7 @@ func TestPrintable(t *testing.T) {
 		{"tab\there", "tab?here"},
 		{"bad \xff\xfe utf8", "bad ? utf8"},
 		{"kept: é … ✓", "kept: é … ✓"},
-		{strings.Repeat("x", 400), strings.Repeat("x", 300) + "…"},
+		{strings.Repeat("a", 400) + strings.Repeat("b", 400) + " (ENOSPC)", strings.Repeat("a", 341) + "…" + strings.Repeat("b", 161) + " (ENOSPC)"},
 	}
 	for _, tc := range tests {
 		if got := printable(tc.in, maxErrorLine); got != tc.want {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // WriteFile replaces path with data, durably and atomically, with mode perm.
@@ -33,13 +34,43 @@ type File struct {
 }
 
 // Create starts a replacement of path: a temporary file beside it, named
-// ".<base>.tmp-*" so that a sweep can recognise leftovers.
+// ".<base>.tmp-*" so that a sweep can recognise leftovers, and locked
+// (TryLock) while it is written so that RemoveAbandoned leaves it alone.
 func Create(path string, perm os.FileMode) (*File, error) {
 	f, err := os.CreateTemp(filepath.Dir(path), TempPrefix(path)+"*")
 	if err != nil {
 		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
+	TryLock(f)
 	return &File{File: f, path: path, perm: perm}, nil
+}
+
+// TryLock takes an exclusive advisory lock (flock) on f without waiting and
+// says whether it got it; closing f releases it, and so does the death of
+// the process. Writers of temporary files hold it while they write, so a
+// temporary file nobody holds is one a killed run left.
+func TryLock(f *os.File) bool {
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil
+}
+
+// RemoveAbandoned removes the temporary file at path when its writer is
+// gone: a regular file no process holds locked (TryLock). It calls
+// announce with the file's size just before removing it, so a log line
+// precedes the removal even when the process is killed in between (the
+// next sweep then finds the file again). It says whether it removed it; a
+// file in use, a folder or a symlink stays.
+func RemoveAbandoned(path string, announce func(size int64)) bool {
+	fh, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return false
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil || !st.Mode().IsRegular() || !TryLock(fh) {
+		return false
+	}
+	announce(st.Size())
+	return os.Remove(path) == nil
 }
 
 // TempPrefix is the name prefix of the temporary files Create makes for path.

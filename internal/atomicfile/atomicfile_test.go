@@ -65,3 +65,50 @@ func TestWriteFileIntoMissingFolderFailsNamingPath(t *testing.T) {
 		t.Errorf("error %q does not start with %q", err, want)
 	}
 }
+
+// A temporary file whose writer is gone (closed: as a kill leaves it) is
+// removed; one still being written (Create holds its lock), a symlink and
+// a folder stay.
+func TestRemoveAbandoned(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "f")
+	gone, err := Create(target, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone.Write([]byte("12345"))
+	gone.File.Close()
+	busy, err := Create(target, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Abort()
+	link := filepath.Join(dir, ".f.tmp-link")
+	os.Symlink(gone.Name(), link)
+	sub := filepath.Join(dir, ".f.tmp-dir")
+	os.Mkdir(sub, 0o755)
+
+	for _, tc := range []struct {
+		path    string
+		removed bool
+	}{{busy.Name(), false}, {link, false}, {sub, false}, {gone.Name(), true}} {
+		size := int64(-1)
+		ok := RemoveAbandoned(tc.path, func(n int64) { size = n })
+		if ok != tc.removed {
+			t.Errorf("RemoveAbandoned(%s) = %v, want %v", filepath.Base(tc.path), ok, tc.removed)
+		}
+		_, err := os.Lstat(tc.path)
+		if exists := err == nil; exists == tc.removed {
+			t.Errorf("%s exists = %v after RemoveAbandoned", filepath.Base(tc.path), exists)
+		}
+		if tc.removed && size != 5 || !tc.removed && size != -1 {
+			t.Errorf("announced size = %d (removed: %v), want 5 for the removed file only", size, tc.removed)
+		}
+	}
+	if _, err := busy.Write([]byte("still mine")); err != nil {
+		t.Fatal(err)
+	}
+	if err := busy.Commit(); err != nil {
+		t.Errorf("the busy writer cannot commit: %v", err)
+	}
+}
