@@ -37,6 +37,20 @@ type config struct {
 	out         string
 	keep        bool
 	reps        int
+	rows        []string // -rows: run only these sections (the fetch rows always run)
+}
+
+// want says whether -rows asks for the section named name (all when empty).
+func (c *config) want(name string) bool {
+	if len(c.rows) == 0 {
+		return true
+	}
+	for _, r := range c.rows {
+		if r == name {
+			return true
+		}
+	}
+	return false
 }
 
 // row is one line of the results table: ccmirror against its baseline.
@@ -102,7 +116,15 @@ func main() {
 	flag.StringVar(&c.out, "json", "bench/results.json", "where to write the results")
 	flag.BoolVar(&c.keep, "keep", false, "keep the scratch folder")
 	flag.IntVar(&c.reps, "reps", 0, "interleaved runs (A B A B …) of each side of the repeated rows, median kept (0: 5 up to 256 MiB, 3 up to 1 GiB, else 1)")
+	var only string
+	flag.StringVar(&only, "rows", "", "comma-separated sections to run besides the fetch rows: verify,install,status,split,pull,sync (default: all)")
 	flag.Parse()
+	if only != "" {
+		c.rows = strings.Split(only, ",")
+		if c.out == "bench/results.json" {
+			c.out = "out/bench-rows.json" // a partial run never replaces the README's results
+		}
+	}
 	for _, s := range strings.Split(sizes, ",") {
 		n, err := parseSize(s)
 		if err != nil {

@@ -286,11 +286,13 @@ func (in *installer) run(ctx context.Context, r io.Reader) (err error) {
 	if _, err := io.Copy(io.Discard, body); err != nil {
 		return fmt.Errorf("reading the end of the bundle: %w", err)
 	}
+	in.log.Debug("payload verified and unpacked", "tmp", in.tmp)
 	for i := range in.projects {
 		if err := in.buildProject(ctx, i); err != nil {
 			return err
 		}
 	}
+	in.log.Debug("version folders built", "builder", in.builder)
 	if err := in.checkNamedBlobs(); err != nil {
 		return err
 	}
@@ -318,6 +320,7 @@ func (in *installer) run(ctx context.Context, r io.Reader) (err error) {
 		return err
 	}
 	in.hook("chowned")
+	in.log.Debug("ownership set and the temporary folder synced", "owner", in.owner.Spec)
 	if err := in.place(ctx); err != nil {
 		if in.journal != nil {
 			if uerr := undo(in.journal.ops, in.rootDir, in.log, in.durable); uerr != nil {
