@@ -37,7 +37,7 @@ type config struct {
 	out         string
 	keep        bool
 	reps        int
-	rows        []string // -rows: run only these sections (the fetch rows always run)
+	rows        []string // -rows: run only these sections
 }
 
 // want says whether -rows asks for the section named name (all when empty).
@@ -117,7 +117,7 @@ func main() {
 	flag.BoolVar(&c.keep, "keep", false, "keep the scratch folder")
 	flag.IntVar(&c.reps, "reps", 0, "interleaved runs (A B A B …) of each side of the repeated rows, median kept (0: 5 up to 256 MiB, 3 up to 1 GiB, else 1)")
 	var only string
-	flag.StringVar(&only, "rows", "", "comma-separated sections to run besides the fetch rows: verify,install,status,split,pull,sync (default: all)")
+	flag.StringVar(&only, "rows", "", "comma-separated sections to run: fetch,verify,install,status,split,pull,sync (default: all; the bundle is always fetched)")
 	flag.Parse()
 	if only != "" {
 		c.rows = strings.Split(only, ",")

@@ -25,7 +25,7 @@ func runSize(ctx context.Context, c *config, total int64) ([]row, limits, error)
 	bin, _ := filepath.Abs(c.bin)
 	c2 := *c
 	c2.bin = bin
-	const blobs = 62 // slurm 2.5.0's project.ini
+
 	f, err := startFake(ctx, &c2, dir, total/blobs)
 	if err != nil {
 		return nil, lim, err
@@ -66,6 +66,9 @@ func runSize(ctx context.Context, c *config, total int64) ([]row, limits, error)
 	before := f.servedBytes()
 	var curl measured
 	for _, u := range urls {
+		if !c.want("fetch") {
+			break // -rows without fetch: the bundle is all the other rows need
+		}
 		// --retry like wget, which retries 20 times by default.
 		m, _, err := runCmd(ctx, filepath.Join(manual, "blobs"), nil, "curl", "-sSfL", "--retry", "3", "--retry-all-errors", "-O", u)
 		if err != nil {
@@ -87,6 +90,9 @@ func runSize(ctx context.Context, c *config, total int64) ([]row, limits, error)
 	coldBytes := f.servedBytes() - before
 	limit := float64(coldBytes)/float64(c.bandwidth*int64(c.concurrency)) +
 		float64(len(urls)+4)*c.latency.Seconds()/float64(c.concurrency)
+	if !c.want("fetch") {
+		return otherRows(ctx, c, dir, ccm, key, allowed, bundle, total, lim, rows)
+	}
 	rows = append(rows, row{Size: total, Name: "cold fetch", Baseline: "sequential curl loop",
 		Seconds: cold.secs, BaseSeconds: curl.secs, Ratio: cold.secs / curl.secs, Target: 0.35,
 		Bytes: coldBytes, BaseBytes: curlBytes, RSS: cold.rss, BaseRSS: curl.rss, Limit: limit, XLimit: cold.secs / limit,
@@ -123,6 +129,11 @@ func runSize(ctx context.Context, c *config, total int64) ([]row, limits, error)
 		Seconds: syn.secs, BaseSeconds: cold.secs, Ratio: syn.secs / cold.secs,
 		Bytes: f.servedBytes() - before, BaseBytes: coldBytes, RSS: syn.rss, BaseRSS: cold.rss})
 
+	return otherRows(ctx, c, dir, ccm, key, allowed, bundle, total, lim, rows)
+}
+
+// otherRows runs every section after the fetch rows on the bundle fetched.
+func otherRows(ctx context.Context, c *config, dir, ccm, key, allowed, bundle string, total int64, lim limits, rows []row) ([]row, limits, error) {
 	// Sub-second rows are noisy: small sizes take the median of a few
 	// runs, each pair of sides interleaved (A B A B …) so both see the same
 	// machine.
@@ -227,10 +238,12 @@ func installRow(ctx context.Context, dir, ccm, allowed, owner, bundle string, to
 	if err != nil {
 		return row{}, err
 	}
+	// The limit of issue 15: reading and hashing each byte once (one
+	// after the other on one core) or writing it, whichever is slower.
 	ir := pairRow(total, "install", "tar -xf + cp + chown -R + sync", inst, man,
-		max(secs(total, lim.Read), secs(total, lim.SHA), secs(total, lim.Write)))
+		max(secs(total, lim.Read)+secs(total, lim.SHA), secs(total, lim.Write)))
 	ir.Target = 0.75
-	ir.Note = "limit: max(disk read, SHA-256 of one core, disk write); target at 1 GiB and above: 1.3x the limit"
+	ir.Note = "limit: max(disk read + SHA-256 of one core, disk write); target at 1 GiB and above: 1.3x the limit"
 	return ir, nil
 }
 
@@ -270,3 +283,7 @@ func verdict(ratio, target float64) string {
 	}
 	return "ok"
 }
+
+// blobs is how many blobs slurm 2.5.0's project.ini names: the release
+// every size is spread over.
+const blobs = 62

@@ -20,7 +20,8 @@ import (
 
 // The journal makes placement undoable. Before each change to the staging
 // tree, Install appends (and fsyncs) one line saying what it is about to do
-// to <tmp>/journal. A last line {"op":"commit"} means the install completed.
+// to <tmp>/journal; the new blobs of an install are logged as one group
+// (one write, one fsync) before any of them is renamed into place. A last line {"op":"commit"} means the install completed.
 // An install that fails undoes its own journal; one that was killed is
 // undone by the next install, which finds the journal in the state folder's tmp/
 // while holding the lock. Undo only touches what the journal names, and
@@ -71,18 +72,27 @@ func createJournal(dir string, d durability) (*journal, error) {
 }
 
 // log appends op durably; only then may the caller make the change.
-func (j *journal) log(op journalOp) error {
-	b, err := json.Marshal(op)
-	if err != nil {
-		return err
+func (j *journal) log(op journalOp) error { return j.logAll([]journalOp{op}) }
+
+// logAll appends ops with one write and one fsync (a group commit); only
+// then may the caller make the changes, in any order and not necessarily
+// all of them: undo recognises what was done by inode and skips the rest.
+func (j *journal) logAll(ops []journalOp) error {
+	var buf []byte
+	for _, op := range ops {
+		b, err := json.Marshal(op)
+		if err != nil {
+			return err
+		}
+		buf = append(append(buf, b...), '\n')
 	}
-	if _, err := j.f.Write(append(b, '\n')); err != nil {
+	if _, err := j.f.Write(buf); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	if err := j.durable.file(j.f); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	j.ops = append(j.ops, op)
+	j.ops = append(j.ops, ops...)
 	return nil
 }
 

@@ -61,20 +61,36 @@ func (in *installer) place(ctx context.Context) error {
 		return err
 	}
 	syncDirs := map[*beneath.Dir]bool{}
+	// New blobs: their folders first (each mkdir journaled), then one
+	// group commit naming every rename, then the renames.
+	var adds []pendingAdd
+	for _, bp := range in.blobs {
+		if !bp.carried || bp.item.Action != ActionAdd {
+			continue
+		}
+		d, name, err := in.parentOf(bp.rel)
+		if err != nil {
+			return fmt.Errorf("stage blob %s/blobs/%s: %w", bp.project, bp.item.Path, err)
+		}
+		src := filepath.Join(in.tmp, filepath.FromSlash(bp.payload))
+		adds = append(adds, pendingAdd{bp: bp, d: d, name: name,
+			op: journalOp{Op: opAdd, Path: path.Join(d.Name, name), Tmp: src, Ino: inodeOf(src)}})
+	}
+	if err := in.addFiles(ctx, adds); err != nil {
+		return err
+	}
+	for _, a := range adds {
+		syncDirs[a.d] = true
+	}
 	for _, bp := range in.blobs {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if !bp.carried || (bp.item.Action != ActionAdd && bp.item.Action != ActionReplace) {
+		if !bp.carried || bp.item.Action != ActionReplace {
 			continue
 		}
 		src := filepath.Join(in.tmp, filepath.FromSlash(bp.payload))
-		var d *beneath.Dir
-		if bp.item.Action == ActionAdd {
-			d, err = in.addFile(src, bp.rel)
-		} else {
-			d, err = in.replaceFile(src, bp.rel)
-		}
+		d, err := in.replaceFile(src, bp.rel)
 		if err != nil {
 			return fmt.Errorf("stage blob %s/blobs/%s: %w", bp.project, bp.item.Path, err)
 		}
@@ -168,19 +184,42 @@ func (in *installer) checkPlaced(d *beneath.Dir, name string, ino uint64) error 
 	return in.h.stillThere(rel, d)
 }
 
-func (in *installer) addFile(src, rel string) (*beneath.Dir, error) {
-	d, name, err := in.parentOf(rel)
-	if err != nil {
-		return nil, err
+// pendingAdd is a new blob about to be renamed into the staging tree.
+type pendingAdd struct {
+	bp   *blobPlan
+	d    *beneath.Dir // its folder, on a handle
+	name string
+	op   journalOp
+}
+
+// addFiles journals every rename of adds as one group, then renames each
+// new blob into its folder (never over an entry planted meanwhile) and
+// checks it is the one placed.
+func (in *installer) addFiles(ctx context.Context, adds []pendingAdd) error {
+	if len(adds) == 0 {
+		return nil
 	}
-	ino := inodeOf(src)
-	if err := in.journal.log(journalOp{Op: opAdd, Path: path.Join(d.Name, name), Tmp: src, Ino: ino}); err != nil {
-		return nil, err
+	ops := make([]journalOp, len(adds))
+	for i, a := range adds {
+		ops[i] = a.op
 	}
-	if err := renameInto(src, d, name, true); err != nil {
-		return nil, err
+	if err := in.journal.logAll(ops); err != nil {
+		return err
 	}
-	return d, in.checkPlaced(d, name, ino)
+	for _, a := range adds {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := renameInto(a.op.Tmp, a.d, a.name, true)
+		if err == nil {
+			err = in.checkPlaced(a.d, a.name, a.op.Ino)
+		}
+		if err != nil {
+			return fmt.Errorf("stage blob %s/blobs/%s: %w", a.bp.project, a.bp.item.Path, err)
+		}
+		in.hook("blob:" + a.bp.project + "/" + a.bp.item.Path)
+	}
+	return nil
 }
 
 func (in *installer) replaceFile(src, rel string) (*beneath.Dir, error) {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/ccmirror/ccmirror/manifest"
 	"golang.org/x/sys/unix"
@@ -21,7 +22,10 @@ import (
 // last read.
 func (in *installer) stream(ctx context.Context, rd *manifest.Reader) error {
 	var total int64
-	buf := make([]byte, streamBufSize)
+	bufs := make([][]byte, streamBufs)
+	for i := range bufs {
+		bufs[i] = make([]byte, streamBufSize)
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -41,7 +45,7 @@ func (in *installer) stream(ctx context.Context, rd *manifest.Reader) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", p.File.Path, err)
 		}
-		_, err = io.CopyBuffer(&hookWriter{w: f, total: &total, hook: in.sw.hook}, p, buf)
+		_, err = pipeCopy(&hookWriter{w: f, total: &total, hook: in.sw.hook}, p, bufs)
 		if err == nil {
 			in.durable.writeback(f)
 		}
@@ -58,9 +62,63 @@ func (in *installer) stream(ctx context.Context, rd *manifest.Reader) error {
 	}
 }
 
-// streamBufSize is the buffer payload bytes are written from: few, large
-// writes.
-const streamBufSize = 1 << 20
+// Payload bytes go through streamBufs buffers of streamBufSize: few, large
+// writes, and room for the reader to run ahead of the writer.
+const (
+	streamBufSize = 1 << 20
+	streamBufs    = 4
+)
+
+// pipeCopy copies r to w, reading (and so hashing: r checks its bytes as
+// they are read) on this goroutine and writing on another, so that the
+// SHA-256 of one buffer and the write of the previous one run side by
+// side. It stops at the first error of either; r's error (ErrVerify from
+// the last read) wins over w's.
+func pipeCopy(w io.Writer, r io.Reader, bufs [][]byte) (int64, error) {
+	free := make(chan []byte, len(bufs))
+	full := make(chan []byte, len(bufs))
+	for _, b := range bufs {
+		free <- b
+	}
+	var failed atomic.Bool
+	werr := make(chan error, 1)
+	go func() {
+		var err error
+		for b := range full {
+			if err == nil {
+				if _, err = w.Write(b); err != nil {
+					failed.Store(true)
+				}
+			}
+			free <- b[:cap(b)]
+		}
+		werr <- err
+	}()
+	var n int64
+	var rerr error
+	for !failed.Load() {
+		b := <-free
+		k, err := io.ReadFull(r, b)
+		if k > 0 {
+			full <- b[:k]
+			n += int64(k)
+		} else {
+			free <- b
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			rerr = err
+			break
+		}
+	}
+	close(full)
+	if err := <-werr; rerr == nil {
+		rerr = err
+	}
+	return n, rerr
+}
 
 // hookWriter reports running byte totals to the install's hook.
 type hookWriter struct {
