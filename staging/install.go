@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ccmirror/ccmirror/internal/beneath"
@@ -191,7 +192,8 @@ type installer struct {
 	blobs    []*blobPlan // unique (project name, blob) pairs
 	projects []*projectWork
 	journal  *journal
-	h        handles // folders of the staging tree, on handles (placement)
+	h        handles    // folders of the staging tree, on handles (placement)
+	warnMu   sync.Mutex // warnings come from the stream and the early builds
 }
 
 // blobPlan is one blob to stage in <name>/blobs/.
@@ -219,6 +221,8 @@ type projectWork struct {
 
 func (in *installer) warn(msg string) {
 	in.log.Warn(msg)
+	in.warnMu.Lock()
+	defer in.warnMu.Unlock()
 	in.rep.Warnings = append(in.rep.Warnings, msg)
 }
 
@@ -280,14 +284,28 @@ func (in *installer) run(ctx context.Context, r io.Reader) (err error) {
 	if in.troot, err = os.OpenRoot(in.tmp); err != nil {
 		return fmt.Errorf("temporary folder: %w", err)
 	}
-	if err := in.stream(ctx, rd); err != nil {
+	// The native builder needs only a project's source: it builds while
+	// the blobs stream in.
+	var early *earlyBuilds
+	if in.builder == BuilderNative {
+		early = in.startBuilds(ctx)
+	}
+	err = in.stream(ctx, rd, early)
+	built, berr := early.wait()
+	if err != nil {
 		return err
+	}
+	if berr != nil {
+		return berr
 	}
 	if _, err := io.Copy(io.Discard, body); err != nil {
 		return fmt.Errorf("reading the end of the bundle: %w", err)
 	}
 	in.log.Debug("payload verified and unpacked", "tmp", in.tmp)
 	for i := range in.projects {
+		if i < len(built) && built[i] {
+			continue
+		}
 		if err := in.buildProject(ctx, i); err != nil {
 			return err
 		}

@@ -19,8 +19,9 @@ import (
 
 // stream writes every payload file into the temporary folder while the
 // manifest reader hashes it; a mismatch surfaces as ErrVerify from the
-// last read.
-func (in *installer) stream(ctx context.Context, rd *manifest.Reader) error {
+// last read. Each project source, once written (and so verified), goes to
+// early (nil: none).
+func (in *installer) stream(ctx context.Context, rd *manifest.Reader, early *earlyBuilds) error {
 	var total int64
 	bufs := make([][]byte, streamBufs)
 	for i := range bufs {
@@ -59,7 +60,68 @@ func (in *installer) stream(ctx context.Context, rd *manifest.Reader) error {
 			return fmt.Errorf("%s: %w", p.File.Path, err)
 		}
 		in.hook("payload:" + p.File.Path)
+		early.sourceDone(p.File.Path)
 	}
+}
+
+// earlyBuilds builds projects on a goroutine of their own, in the
+// bundle's order, as soon as their sources and those of every project
+// before them are in the temporary folder.
+type earlyBuilds struct {
+	in    *installer
+	ready []bool
+	next  int // first project not queued
+	queue chan int
+	done  chan struct{}
+	built []bool // read only after done
+	err   error  // read only after done
+}
+
+func (in *installer) startBuilds(ctx context.Context) *earlyBuilds {
+	n := len(in.projects)
+	b := &earlyBuilds{in: in, ready: make([]bool, n), queue: make(chan int, n), done: make(chan struct{}), built: make([]bool, n)}
+	go func() {
+		defer close(b.done)
+		for i := range b.queue {
+			if b.err != nil {
+				continue
+			}
+			if err := in.buildProject(ctx, i); err != nil {
+				b.err = err
+				continue
+			}
+			b.built[i] = true
+		}
+	}()
+	return b
+}
+
+// sourceDone notes that the payload file path is written; when it is a
+// project's source, that project (and any after it now ready) is queued.
+func (b *earlyBuilds) sourceDone(path string) {
+	if b == nil {
+		return
+	}
+	for i, pw := range b.in.projects {
+		if pw.p.Source.Path == path {
+			b.ready[i] = true
+		}
+	}
+	for b.next < len(b.ready) && b.ready[b.next] {
+		b.queue <- b.next
+		b.next++
+	}
+}
+
+// wait ends the early builds and says which projects were built; its
+// error is the first build's failure.
+func (b *earlyBuilds) wait() ([]bool, error) {
+	if b == nil {
+		return nil, nil
+	}
+	close(b.queue)
+	<-b.done
+	return b.built, b.err
 }
 
 // Payload bytes go through streamBufs buffers of streamBufSize: few, large
