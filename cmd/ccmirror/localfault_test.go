@@ -27,6 +27,23 @@ func mountTmpfs(t *testing.T, opts string) string {
 	return dir
 }
 
+// runBinary runs bin with args as uid:gid and returns its exit code and
+// stderr.
+func runBinary(t *testing.T, bin string, uid, gid int, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), stderr.String()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return 0, stderr.String()
+}
+
 func remount(t *testing.T, dir, opts string) {
 	t.Helper()
 	if out, err := exec.Command("mount", "-o", "remount,"+opts, dir).CombinedOutput(); err != nil {
@@ -149,18 +166,8 @@ func TestInstallLocalFaults(t *testing.T) {
 			}
 		}
 		before := stagingState(t, root)
-		cmd := exec.Command(bin, install(root, state)...)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		check(t, code, stderr.String(), "EACCES", filepath.Join(root, "work", "staging", "projects"), before, root)
+		code, stderr := runBinary(t, bin, uid, gid, install(root, state)...)
+		check(t, code, stderr, "EACCES", filepath.Join(root, "work", "staging", "projects"), before, root)
 	})
 }
 
@@ -223,20 +230,12 @@ func TestFetchLocalFaults(t *testing.T) {
 				remount(t, mnt, "ro")
 			}
 			n := len(gh.Requests())
-			cmd := exec.Command(bin, "fetch", "--quiet", "--unsigned", "--github-url", gh.URL(), "--cache", cache, "-o", out, "gridengine@2.1.0")
+			runUID, runGID := 0, 0
 			if tc.asServer {
-				cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+				runUID, runGID = uid, gid
 			}
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			err := cmd.Run()
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
-			msg := strings.TrimSpace(stderr.String())
+			code, stderr := runBinary(t, bin, runUID, runGID, "fetch", "--quiet", "--unsigned", "--github-url", gh.URL(), "--cache", cache, "-o", out, "gridengine@2.1.0")
+			msg := strings.TrimSpace(stderr)
 			if code != exitFailure || strings.Contains(msg, "\n") || !strings.Contains(msg, tc.errno) || !strings.Contains(msg, bad) {
 				t.Errorf("exit %d, stderr %q; want exit %d and one line naming %s and %s", code, msg, exitFailure, bad, tc.errno)
 			}
