@@ -42,7 +42,9 @@ var errClosed = errors.New("split: read after close")
 // joined bundle's sha256 is not computed a second time; an unchecked list
 // (nil verify) has it checked too. All verification failures wrap
 // manifest.ErrVerify. The reader stops with ctx's error once ctx is done.
-func Open(ctx context.Context, listOrFirstPart string, verify func(msg, sig []byte) error) (io.ReadCloser, *List, error) {
+// Once it returned io.EOF, its SHA256 method gives the joined bundle's
+// sha256, so a consumer need not hash the bytes again.
+func Open(ctx context.Context, listOrFirstPart string, verify func(msg, sig []byte) error) (*Reader, *List, error) {
 	l, dir, err := load(listOrFirstPart, verify)
 	if err != nil {
 		return nil, nil, err
@@ -67,7 +69,7 @@ func Join(ctx context.Context, listOrFirstPart, out string, verify func(msg, sig
 		return fmt.Errorf("join %s: %w", listOrFirstPart, err)
 	}
 	defer rc.Close()
-	if err := notAnInput(out, rc.(*partsReader).dir, l); err != nil {
+	if err := notAnInput(out, rc.dir, l); err != nil {
 		return fmt.Errorf("join %s: %w", listOrFirstPart, err)
 	}
 	f, err := atomicfile.Create(out, 0o644)
@@ -191,9 +193,9 @@ const (
 	readChunks = 4
 )
 
-// partsReader streams the parts of a checked list in order; a hasher
+// Reader streams the parts of a checked list in order (see Open); a hasher
 // goroutine checks each part's sha256 off the reading goroutine.
-type partsReader struct {
+type Reader struct {
 	ctx  context.Context
 	dir  string
 	l    *List
@@ -207,10 +209,11 @@ type partsReader struct {
 	ended bool
 	cur   []byte // chunk being handed out
 	off   int
-	err   error // sticky: io.EOF, a verification failure, errClosed
+	err   error  // sticky: io.EOF, a verification failure, errClosed
+	sum   string // the joined bundle's sha256, once every part matched
 }
 
-func newPartsReader(ctx context.Context, dir string, l *List, whole bool) *partsReader {
+func newPartsReader(ctx context.Context, dir string, l *List, whole bool) *Reader {
 	h := &partHasher{
 		l:    l,
 		part: sha256.New(),
@@ -226,7 +229,7 @@ func newPartsReader(ctx context.Context, dir string, l *List, whole bool) *parts
 		h.free <- make([]byte, readChunk)
 	}
 	go h.run()
-	return &partsReader{ctx: ctx, dir: dir, l: l, h: h}
+	return &Reader{ctx: ctx, dir: dir, l: l, h: h}
 }
 
 // hashJob is bytes of part `part` to hash, in order; end says they are its
@@ -290,18 +293,21 @@ func (h *partHasher) failed() error {
 }
 
 // finish waits for every byte sent to be hashed and returns the first
-// mismatch, the joined bundle's included.
-func (h *partHasher) finish() error {
+// mismatch, the joined bundle's included, or the joined bundle's sha256.
+func (h *partHasher) finish() (string, error) {
 	h.close()
 	if err := h.failed(); err != nil {
-		return err
+		return "", err
 	}
 	if h.whole != nil {
 		if got := sum(h.whole); got != h.l.SHA256 {
-			return fmt.Errorf("%s: sha256 mismatch of the joined bundle: got %s, want %s: %w", h.l.Bundle, got, h.l.SHA256, manifest.ErrVerify)
+			return "", fmt.Errorf("%s: sha256 mismatch of the joined bundle: got %s, want %s: %w", h.l.Bundle, got, h.l.SHA256, manifest.ErrVerify)
 		}
 	}
-	return nil
+	// Every part matched the list: the joined bytes are the ones listed,
+	// whose sha256 the list gives (with a signed list, as its signer
+	// computed it when splitting; an unchecked one was checked above).
+	return h.l.SHA256, nil
 }
 
 // close ends the hasher and waits for it.
@@ -310,7 +316,7 @@ func (h *partHasher) close() {
 	<-h.done
 }
 
-func (r *partsReader) Read(p []byte) (int, error) {
+func (r *Reader) Read(p []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
 	}
@@ -338,7 +344,7 @@ func (r *partsReader) Read(p []byte) (int, error) {
 // fill reads the next chunk of bytes into r.cur and hands it to the
 // hasher; at the end of the last part it waits for the hasher and returns
 // io.EOF or the first mismatch.
-func (r *partsReader) fill() error {
+func (r *Reader) fill() error {
 	for r.f == nil {
 		if r.ended {
 			select {
@@ -352,9 +358,11 @@ func (r *partsReader) fill() error {
 			}
 		}
 		if r.i == len(r.l.Parts) {
-			if err := r.h.finish(); err != nil {
+			sum, err := r.h.finish()
+			if err != nil {
 				return err
 			}
+			r.sum = sum
 			return io.EOF
 		}
 		if err := r.openPart(); err != nil {
@@ -393,7 +401,7 @@ func (r *partsReader) fill() error {
 }
 
 // openPart opens part r.i; an empty part is checked and skipped at once.
-func (r *partsReader) openPart() error {
+func (r *Reader) openPart() error {
 	p := r.l.Parts[r.i]
 	f, err := os.Open(filepath.Join(r.dir, p.Name))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -413,9 +421,27 @@ func (r *partsReader) openPart() error {
 	return nil
 }
 
+// errNotRead is SHA256's error before the reader returned io.EOF.
+var errNotRead = errors.New("split: the joined bundle's sha256 is known only once every part was read and checked")
+
+// SHA256 returns the joined bundle's hex sha256 once Read returned io.EOF,
+// which it does only after every part matched its listed size and sha256:
+// the bytes read are then the ones the list describes, so their sha256 is
+// the list's (checked against a hash of every byte read when the list's
+// signature was not checked). It costs no hashing: a consumer that wants
+// the whole bundle's sha256 takes it from here instead of hashing each byte
+// a second time. Before io.EOF, or when reading failed, it returns an
+// error; it still answers after Close.
+func (r *Reader) SHA256() (string, error) {
+	if r.sum == "" {
+		return "", errNotRead
+	}
+	return r.sum, nil
+}
+
 // Close releases the open part and stops the hasher; reading after Close
 // fails.
-func (r *partsReader) Close() error {
+func (r *Reader) Close() error {
 	if r.f != nil {
 		r.f.Close()
 		r.f = nil
