@@ -150,3 +150,37 @@ func TestReaderSHA256Tampered(t *testing.T) {
 		t.Errorf("SHA256 after a failed read = %s, want an error", sum)
 	}
 }
+
+// TestPartChangedAfterOpen: the loader opens each part only when it gets
+// to it, so a part removed or cut short after Open fails the read there,
+// naming it, after every byte of the parts before it. Parts are larger
+// than all the chunks read ahead, so before the first Read the loader
+// cannot have got past the first part.
+func TestPartChangedAfterOpen(t *testing.T) {
+	const partSize = (readChunks + 1) * readChunk
+	for name, tc := range map[string]struct {
+		change func(path string) error
+		want   string
+	}{
+		"removed":   {os.Remove, ": missing"},
+		"truncated": {func(p string) error { return os.Truncate(p, 10) }, ": ended "},
+	} {
+		dir, data, pub := splitFixture(t, 3*partSize+500, partSize)
+		rc, _, err := Open(context.Background(), filepath.Join(dir, ListName(bundleName)), verifier(pub))
+		if err != nil {
+			t.Fatal(err)
+		}
+		third := PartName(bundleName, 3, 4)
+		if err := tc.change(filepath.Join(dir, third)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if !errors.Is(err, manifest.ErrVerify) || !strings.Contains(err.Error(), third+tc.want) {
+			t.Errorf("%s: read: %v, want ErrVerify naming %s%s", name, err, third, tc.want)
+		}
+		if len(got) < 2*partSize || !bytes.Equal(got[:2*partSize], data[:2*partSize]) {
+			t.Errorf("%s: %d bytes came through, want the first two parts", name, len(got))
+		}
+	}
+}
