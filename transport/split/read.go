@@ -191,6 +191,10 @@ func readSmall(path string) ([]byte, error) {
 const (
 	readChunk  = 1 << 20
 	readChunks = 4
+	// prefetch is how far from a part's end the next part's first bytes
+	// are asked of the disk, and how many of them (page cache, not memory
+	// of ccmirror's).
+	prefetch = 8 << 20
 )
 
 // Reader streams the parts of a checked list in order (see Open). A loader
@@ -306,8 +310,17 @@ func (ld *loader) loadPart(i int) error {
 		return fmt.Errorf("%s: %w", p.Name, err)
 	}
 	defer f.Close()
+	sequential(f)
 	ld.part.Reset()
+	prefetched := false
 	for left := p.Size; ; {
+		if !prefetched && left <= prefetch && i+1 < len(ld.r.l.Parts) {
+			// Near this part's end, have the kernel start on the next
+			// one: its readahead would otherwise begin cold at its open.
+			next := ld.r.l.Parts[i+1]
+			willNeed(filepath.Join(ld.r.dir, next.Name), min(next.Size, prefetch))
+			prefetched = true
+		}
 		var buf []byte
 		select {
 		case buf = <-ld.r.free:
