@@ -34,9 +34,9 @@ var errClosed = errors.New("split: read after close")
 // caller deliberately skips signature checks), parses the list strictly and
 // checks that every part is present with its listed size, naming every part
 // that is missing or has the wrong size. The reader then streams the parts
-// in order while another goroutine hashes each part (each byte once); once
-// that hash is done and differs from the list, the next Read returns an
-// error naming that part. Every part is checked before Read returns io.EOF,
+// in order while another goroutine reads them ahead and hashes each part
+// (each byte once); right after a part's last byte, when its hash differs
+// from the list, Read returns an error naming that part. Every part is checked before Read returns io.EOF,
 // so a caller must read to io.EOF for the check to be complete. With a
 // signed list, parts matching it are the bytes the signer listed, so the
 // joined bundle's sha256 is not computed a second time; an unchecked list
