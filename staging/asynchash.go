@@ -92,3 +92,27 @@ func (a *asyncHash) sum() (string, error) {
 	a.stop()
 	return hex.EncodeToString(a.h.Sum(nil)), nil
 }
+
+// bundleBody is the stream Verify reads: it hands out the bundle's bytes
+// and gives the whole bundle's SHA-256 once drained.
+type bundleBody interface {
+	io.Reader
+	// sum reads what is left and returns the hex SHA-256 of all of it.
+	sum() (string, error)
+}
+
+// knownSum is a stream that knows its own SHA-256 (a split bundle's
+// reader, see VerifyOptions.BundleSHA256): nothing is hashed here.
+type knownSum struct {
+	r  io.Reader
+	of func() (string, error) // the stream's own sum, once drained
+}
+
+func (k *knownSum) Read(p []byte) (int, error) { return k.r.Read(p) }
+
+func (k *knownSum) sum() (string, error) {
+	if _, err := io.Copy(io.Discard, k.r); err != nil {
+		return "", err
+	}
+	return k.of()
+}

@@ -26,6 +26,12 @@ type VerifyOptions struct {
 	InsecureSkipSignature bool
 	// Now is the time validity windows are checked at; nil means time.Now.
 	Now func() time.Time
+	// BundleSHA256, when not nil, says the stream knows its own SHA-256:
+	// called once the stream was read to io.EOF, it returns the hex sha256
+	// of every byte read (transport.Bundle.SHA256 of a split bundle, whose
+	// reader checked each part against the signed part list). Verify then
+	// reports it as the bundle's hash instead of hashing every byte again.
+	BundleSHA256 func() (string, error)
 }
 
 // insecureWarning is logged, loudly, whenever a signature is not checked.
@@ -65,15 +71,22 @@ func checkSignature(sums, sig []byte, o VerifyOptions, log *slog.Logger, warn fu
 
 // Verify streams a whole bundle once: it checks the signature over
 // SHA256SUMS first, then every payload's size and hash as it reads it, and
-// computes the bundle's own SHA-256. Every failure wraps manifest.ErrVerify
+// computes the bundle's own SHA-256 (or, with o.BundleSHA256, takes it from
+// the stream once read to its end). Every failure wraps manifest.ErrVerify
 // (or is ctx's error).
 func Verify(ctx context.Context, r io.Reader, o VerifyOptions) (*VerifyReport, error) {
 	return verifyLogged(ctx, r, o, slog.New(slog.DiscardHandler))
 }
 
 func verifyLogged(ctx context.Context, r io.Reader, o VerifyOptions, log *slog.Logger) (*VerifyReport, error) {
-	body := newAsyncHash(ctxio.NewReader(ctx, r))
-	defer body.stop()
+	var body bundleBody
+	if o.BundleSHA256 != nil {
+		body = &knownSum{r: ctxio.NewReader(ctx, r), of: o.BundleSHA256}
+	} else {
+		a := newAsyncHash(ctxio.NewReader(ctx, r))
+		defer a.stop()
+		body = a
+	}
 	var signer *SignerInfo
 	rd, err := manifest.NewCheckedReader(body, func(sums, sig []byte) (err error) {
 		signer, err = checkSignature(sums, sig, o, log, func(w string) { log.Warn(w) })
@@ -111,7 +124,7 @@ func verifyLogged(ctx context.Context, r io.Reader, o VerifyOptions, log *slog.L
 
 // drainDigest reads whatever the manifest reader left (the tar's zero
 // blocks) into the bundle hash and returns it.
-func drainDigest(body *asyncHash) (string, error) {
+func drainDigest(body bundleBody) (string, error) {
 	sum, err := body.sum()
 	if err != nil {
 		return "", fmt.Errorf("reading the end of the bundle: %w", err)

@@ -144,3 +144,33 @@ func TestInstallWarnsAboutSkippedSignerLines(t *testing.T) {
 		t.Errorf("warnings %q do not name the skipped line", rep.Warnings)
 	}
 }
+
+// TestVerifyKnownSum: with o.BundleSHA256 the stream's own sum is asked
+// for only once the stream is read to its end, and reported as it is (no
+// second hash of the bytes); its error fails verification.
+func TestVerifyKnownSum(t *testing.T) {
+	t.Parallel()
+	k, _ := testKeys(t)
+	bundle := makeBundle(t, []testProject{demoProject(t, "1.0.0", "one")}, k.signer)
+	r := bytes.NewReader(bundle)
+	const claimed = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	o := VerifyOptions{Allowed: trustedAllowed(t)}
+	o.BundleSHA256 = func() (string, error) {
+		if r.Len() != 0 {
+			return "", errors.New("asked before the end of the stream")
+		}
+		return claimed, nil
+	}
+	rep, err := Verify(context.Background(), r, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.BundleSHA256 != claimed {
+		t.Errorf("bundle sha256 %s, want the stream's own %s", rep.BundleSHA256, claimed)
+	}
+	failing := errors.New("part 2 did not match")
+	o.BundleSHA256 = func() (string, error) { return "", failing }
+	if _, err := Verify(context.Background(), bytes.NewReader(bundle), o); !errors.Is(err, failing) {
+		t.Errorf("Verify with a failing stream sum: %v, want %v", err, failing)
+	}
+}

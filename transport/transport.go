@@ -113,6 +113,12 @@ type Bundle struct {
 	// Size is the bundle's size when the transport knows it before reading
 	// (a blob, a split bundle's list), else -1.
 	Size int64
+	// SHA256, when not nil, returns the hex sha256 of the whole bundle once
+	// the stream was read to io.EOF, known to the transport without a second
+	// hash of its bytes: a split bundle's reader (split.Reader.SHA256) has
+	// then checked every part against its listed sha256. Before io.EOF, or
+	// after a failed read, it returns an error. Nil for other transports.
+	SHA256 func() (string, error)
 }
 
 // Option configures Open.
@@ -169,7 +175,7 @@ func Open(ctx context.Context, arg string, opts ...Option) (*Bundle, error) {
 		if err != nil {
 			return nil, err
 		}
-		b.ReadCloser, b.Size = rc, l.Size
+		b.ReadCloser, b.Size, b.SHA256 = rc, l.Size, rc.SHA256
 	default:
 		f, err := os.Open(arg)
 		if err != nil {

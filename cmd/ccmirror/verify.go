@@ -47,6 +47,9 @@ func runVerify(ctx context.Context, e *env, o *verifyOptions) error {
 	if err != nil {
 		return fmt.Errorf("verify %s: %w", arg, err)
 	}
+	// A split bundle's reader proves each part against the signed list:
+	// the bundle's sha256 comes from it, not from hashing every byte again.
+	vo.BundleSHA256 = b.SHA256
 	rep, err := staging.Verify(ctx, b, vo)
 	if err = b.Finish(err); err != nil {
 		return fmt.Errorf("verify %s: %w", arg, err)

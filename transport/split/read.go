@@ -34,15 +34,17 @@ var errClosed = errors.New("split: read after close")
 // caller deliberately skips signature checks), parses the list strictly and
 // checks that every part is present with its listed size, naming every part
 // that is missing or has the wrong size. The reader then streams the parts
-// in order while another goroutine hashes each part (each byte once); once
-// that hash is done and differs from the list, the next Read returns an
-// error naming that part. Every part is checked before Read returns io.EOF,
+// in order while another goroutine reads them ahead and hashes each part
+// (each byte once); right after a part's last byte, when its hash differs
+// from the list, Read returns an error naming that part. Every part is checked before Read returns io.EOF,
 // so a caller must read to io.EOF for the check to be complete. With a
 // signed list, parts matching it are the bytes the signer listed, so the
 // joined bundle's sha256 is not computed a second time; an unchecked list
 // (nil verify) has it checked too. All verification failures wrap
 // manifest.ErrVerify. The reader stops with ctx's error once ctx is done.
-func Open(ctx context.Context, listOrFirstPart string, verify func(msg, sig []byte) error) (io.ReadCloser, *List, error) {
+// Once it returned io.EOF, its SHA256 method gives the joined bundle's
+// sha256, so a consumer need not hash the bytes again.
+func Open(ctx context.Context, listOrFirstPart string, verify func(msg, sig []byte) error) (*Reader, *List, error) {
 	l, dir, err := load(listOrFirstPart, verify)
 	if err != nil {
 		return nil, nil, err
@@ -67,7 +69,7 @@ func Join(ctx context.Context, listOrFirstPart, out string, verify func(msg, sig
 		return fmt.Errorf("join %s: %w", listOrFirstPart, err)
 	}
 	defer rc.Close()
-	if err := notAnInput(out, rc.(*partsReader).dir, l); err != nil {
+	if err := notAnInput(out, rc.dir, l); err != nil {
 		return fmt.Errorf("join %s: %w", listOrFirstPart, err)
 	}
 	f, err := atomicfile.Create(out, 0o644)
@@ -184,243 +186,238 @@ func readSmall(path string) ([]byte, error) {
 	return b, nil
 }
 
-// Chunks the parts are read in: one being handed out, the others hashed
-// or waiting.
+// Chunks the parts are read in: one being handed out, the others read
+// ahead (and hashed) or waiting.
 const (
 	readChunk  = 1 << 20
 	readChunks = 4
+	// prefetch is how far from a part's end the next part's first bytes
+	// are asked of the disk, and how many of them (page cache, not memory
+	// of ccmirror's).
+	prefetch = 8 << 20
 )
 
-// partsReader streams the parts of a checked list in order; a hasher
-// goroutine checks each part's sha256 off the reading goroutine.
-type partsReader struct {
-	ctx  context.Context
-	dir  string
-	l    *List
-	i    int      // index of the part being read (or next to open)
-	f    *os.File // open part, nil between parts
-	left int64    // bytes of the open part still to read
-	h    *partHasher
-	// ended: a part's last bytes went to the hasher and its verdict is
-	// awaited before any byte of the next part is handed out, so an error
-	// names the part right at its end.
-	ended bool
+// Reader streams the parts of a checked list in order (see Open). A loader
+// goroutine reads the parts ahead of the consumer in chunks and hashes each
+// chunk before handing it over, so reading and the part hashes run off the
+// consumer's goroutine, each byte hashed once.
+type Reader struct {
+	ctx   context.Context
+	dir   string
+	l     *List
+	ready chan chunk  // chunks read and hashed, in order, then the end
+	free  chan []byte // chunks the consumer is done with
+	quit  chan struct{}
+	done  chan struct{} // closed when the loader has returned
+	stop  sync.Once
 	cur   []byte // chunk being handed out
 	off   int
-	err   error // sticky: io.EOF, a verification failure, errClosed
+	err   error  // sticky: io.EOF, a verification failure, errClosed
+	sum   string // the joined bundle's sha256, once every part matched
 }
 
-func newPartsReader(ctx context.Context, dir string, l *List, whole bool) *partsReader {
-	h := &partHasher{
-		l:    l,
-		part: sha256.New(),
-		work: make(chan hashJob, readChunks+1),
-		free: make(chan []byte, readChunks),
-		done: make(chan struct{}),
-		ends: make(chan struct{}, 1),
-	}
-	if whole {
-		h.whole = sha256.New()
+// chunk is what the loader hands over: bytes read (and hashed), or the end
+// of the stream: err (io.EOF with sum, or the first failure).
+type chunk struct {
+	buf []byte
+	err error
+	sum string
+}
+
+func newPartsReader(ctx context.Context, dir string, l *List, whole bool) *Reader {
+	r := &Reader{
+		ctx:   ctx,
+		dir:   dir,
+		l:     l,
+		ready: make(chan chunk, readChunks),
+		free:  make(chan []byte, readChunks),
+		quit:  make(chan struct{}),
+		done:  make(chan struct{}),
 	}
 	for range readChunks {
-		h.free <- make([]byte, readChunk)
+		r.free <- make([]byte, readChunk)
 	}
-	go h.run()
-	return &partsReader{ctx: ctx, dir: dir, l: l, h: h}
+	ld := &loader{r: r, part: sha256.New()}
+	if whole {
+		ld.whole = sha256.New()
+	}
+	go ld.run()
+	return r
 }
 
-// hashJob is bytes of part `part` to hash, in order; end says they are its
-// last.
-type hashJob struct {
-	buf  []byte
-	part int
-	end  bool
-}
-
-// partHasher hashes what the reader read, part by part, and keeps the
-// first mismatch.
-type partHasher struct {
-	l     *List
+// loader reads the parts in order into free chunks, hashes them and sends
+// them to the consumer. After a part's last chunk it sends the part's
+// verdict when its sha256 differs from the list, so no byte of a later part
+// reaches the consumer before that part was proved.
+type loader struct {
+	r     *Reader
 	part  hash.Hash
 	whole hash.Hash // nil: the joined bundle's hash is not checked
-	work  chan hashJob
-	free  chan []byte // chunks hashed, for the reader to fill again
-	done  chan struct{}
-	ends  chan struct{} // one for each part checked
-	stop  sync.Once
-
-	mu  sync.Mutex
-	bad error // the first part (or the joined bundle) not matching the list
 }
 
-func (h *partHasher) run() {
-	defer close(h.done)
-	for j := range h.work {
-		if j.buf != nil {
-			h.part.Write(j.buf)
-			if h.whole != nil {
-				h.whole.Write(j.buf)
-			}
-			h.free <- j.buf[:cap(j.buf)]
-		}
-		if !j.end {
-			continue
-		}
-		p := h.l.Parts[j.part]
-		if got := sum(h.part); got != p.SHA256 {
-			h.fail(fmt.Errorf("%s: sha256 mismatch: got %s, want %s: %w", p.Name, got, p.SHA256, manifest.ErrVerify))
-		}
-		h.part.Reset()
-		h.ends <- struct{}{}
+func (ld *loader) run() {
+	defer close(ld.r.done)
+	sum, err := ld.load()
+	if err == nil {
+		err = io.EOF
 	}
+	ld.send(chunk{err: err, sum: sum})
 }
 
-func (h *partHasher) fail(err error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.bad == nil {
-		h.bad = err
-	}
-}
-
-func (h *partHasher) failed() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.bad
-}
-
-// finish waits for every byte sent to be hashed and returns the first
-// mismatch, the joined bundle's included.
-func (h *partHasher) finish() error {
-	h.close()
-	if err := h.failed(); err != nil {
-		return err
-	}
-	if h.whole != nil {
-		if got := sum(h.whole); got != h.l.SHA256 {
-			return fmt.Errorf("%s: sha256 mismatch of the joined bundle: got %s, want %s: %w", h.l.Bundle, got, h.l.SHA256, manifest.ErrVerify)
-		}
-	}
-	return nil
-}
-
-// close ends the hasher and waits for it.
-func (h *partHasher) close() {
-	h.stop.Do(func() { close(h.work) })
-	<-h.done
-}
-
-func (r *partsReader) Read(p []byte) (int, error) {
-	if r.err != nil {
-		return 0, r.err
-	}
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	if err := r.h.failed(); err != nil {
-		r.err = err
-		return 0, err
-	}
-	if len(p) == 0 {
-		return 0, nil
-	}
-	if r.off == len(r.cur) {
-		if err := r.fill(); err != nil {
-			r.err = err
-			return 0, err
-		}
-	}
-	n := copy(p, r.cur[r.off:])
-	r.off += n
-	return n, nil
-}
-
-// fill reads the next chunk of bytes into r.cur and hands it to the
-// hasher; at the end of the last part it waits for the hasher and returns
-// io.EOF or the first mismatch.
-func (r *partsReader) fill() error {
-	for r.f == nil {
-		if r.ended {
-			select {
-			case <-r.h.ends:
-			case <-r.ctx.Done():
-				return r.ctx.Err()
-			}
-			r.ended = false
-			if err := r.h.failed(); err != nil {
-				return err
-			}
-		}
-		if r.i == len(r.l.Parts) {
-			if err := r.h.finish(); err != nil {
-				return err
-			}
-			return io.EOF
-		}
-		if err := r.openPart(); err != nil {
-			return err
-		}
-	}
-	// The chunk handed out last may still be hashed: take a free one
-	// (it came back only once hashed, and the reader is done with it).
-	var buf []byte
+// send hands c to the consumer unless the reader was closed or ctx is
+// done; it reports whether c was sent.
+func (ld *loader) send(c chunk) bool {
 	select {
-	case buf = <-r.h.free:
-	case <-r.ctx.Done():
-		return r.ctx.Err()
+	case ld.r.ready <- c:
+		return true
+	case <-ld.r.quit:
+	case <-ld.r.ctx.Done():
 	}
-	name := r.l.Parts[r.i].Name
-	n, err := io.ReadFull(r.f, buf[:min(int64(len(buf)), r.left)])
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		r.h.free <- buf
-		return fmt.Errorf("%s: ended %d bytes early (changed while reading?): %w", name, r.left-int64(n), manifest.ErrVerify)
-	}
-	if err != nil {
-		r.h.free <- buf
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	r.left -= int64(n)
-	end := r.left == 0
-	r.h.work <- hashJob{buf: buf[:n], part: r.i, end: end}
-	if end {
-		r.f.Close()
-		r.f = nil
-		r.i++
-		r.ended = true
-	}
-	r.cur, r.off = buf[:n], 0
-	return nil
+	return false
 }
 
-// openPart opens part r.i; an empty part is checked and skipped at once.
-func (r *partsReader) openPart() error {
-	p := r.l.Parts[r.i]
-	f, err := os.Open(filepath.Join(r.dir, p.Name))
+// errStopped ends the loader when the reader was closed or ctx is done;
+// the consumer does not see it (it has its own reason to stop).
+var errStopped = errors.New("split: loader stopped")
+
+// load reads every part and returns the joined bundle's sha256.
+func (ld *loader) load() (string, error) {
+	for i := range ld.r.l.Parts {
+		if err := ld.loadPart(i); err != nil {
+			return "", err
+		}
+	}
+	l := ld.r.l
+	if ld.whole != nil {
+		if got := sum(ld.whole); got != l.SHA256 {
+			return "", fmt.Errorf("%s: sha256 mismatch of the joined bundle: got %s, want %s: %w", l.Bundle, got, l.SHA256, manifest.ErrVerify)
+		}
+	}
+	// Every part matched the list: the joined bytes are the ones listed,
+	// whose sha256 the list gives (with a signed list, as its signer
+	// computed it when splitting; an unchecked one was checked above).
+	return l.SHA256, nil
+}
+
+// loadPart reads, hashes and sends part i, checking its size and sha256.
+func (ld *loader) loadPart(i int) error {
+	p := ld.r.l.Parts[i]
+	f, err := os.Open(filepath.Join(ld.r.dir, p.Name))
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%s: missing: %w", p.Name, manifest.ErrVerify)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.Name, err)
 	}
-	if p.Size == 0 {
-		f.Close()
-		r.h.work <- hashJob{part: r.i, end: true}
-		r.i++
-		r.ended = true
-		return nil
+	defer f.Close()
+	sequential(f)
+	ld.part.Reset()
+	prefetched := false
+	for left := p.Size; ; {
+		if !prefetched && left <= prefetch && i+1 < len(ld.r.l.Parts) {
+			// Near this part's end, have the kernel start on the next
+			// one: its readahead would otherwise begin cold at its open.
+			next := ld.r.l.Parts[i+1]
+			willNeed(filepath.Join(ld.r.dir, next.Name), min(next.Size, prefetch))
+			prefetched = true
+		}
+		var buf []byte
+		select {
+		case buf = <-ld.r.free:
+		case <-ld.r.quit:
+			return errStopped
+		case <-ld.r.ctx.Done():
+			return errStopped
+		}
+		n, err := io.ReadFull(f, buf[:min(int64(len(buf)), left)])
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("%s: ended %d bytes early (changed while reading?): %w", p.Name, left-int64(n), manifest.ErrVerify)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.Name, err)
+		}
+		left -= int64(n)
+		ld.part.Write(buf[:n])
+		if ld.whole != nil {
+			ld.whole.Write(buf[:n])
+		}
+		if n > 0 && !ld.send(chunk{buf: buf[:n]}) {
+			return errStopped
+		}
+		if n == 0 {
+			ld.r.free <- buf
+		}
+		if left == 0 {
+			// The verdict follows the part's last bytes, before any byte
+			// of the next part: an error names the part right at its end.
+			if got := sum(ld.part); got != p.SHA256 {
+				return fmt.Errorf("%s: sha256 mismatch: got %s, want %s: %w", p.Name, got, p.SHA256, manifest.ErrVerify)
+			}
+			return nil
+		}
 	}
-	r.f, r.left = f, p.Size
-	return nil
 }
 
-// Close releases the open part and stops the hasher; reading after Close
-// fails.
-func (r *partsReader) Close() error {
-	if r.f != nil {
-		r.f.Close()
-		r.f = nil
+// Read hands out the joined bundle's bytes; see Open for what is checked
+// before io.EOF.
+func (r *Reader) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
 	}
-	r.h.close()
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if r.off == len(r.cur) {
+		if r.cur != nil {
+			r.free <- r.cur[:cap(r.cur)]
+			r.cur = nil
+		}
+		var c chunk
+		select {
+		case c = <-r.ready:
+		case <-r.ctx.Done():
+			return 0, r.ctx.Err()
+		}
+		if c.err != nil {
+			if c.err == io.EOF {
+				r.sum = c.sum
+			}
+			r.err = c.err
+			return 0, c.err
+		}
+		r.cur, r.off = c.buf, 0
+	}
+	n := copy(p, r.cur[r.off:])
+	r.off += n
+	return n, nil
+}
+
+// errNotRead is SHA256's error before the reader returned io.EOF.
+var errNotRead = errors.New("split: the joined bundle's sha256 is known only once every part was read and checked")
+
+// SHA256 returns the joined bundle's hex sha256 once Read returned io.EOF,
+// which it does only after every part matched its listed size and sha256:
+// the bytes read are then the ones the list describes, so their sha256 is
+// the list's (checked against a hash of every byte read when the list's
+// signature was not checked). It costs no hashing: a consumer that wants
+// the whole bundle's sha256 takes it from here instead of hashing each byte
+// a second time. Before io.EOF, or when reading failed, it returns an
+// error; it still answers after Close.
+func (r *Reader) SHA256() (string, error) {
+	if r.sum == "" {
+		return "", errNotRead
+	}
+	return r.sum, nil
+}
+
+// Close stops the loader (which closes the open part) and waits for it;
+// reading after Close fails.
+func (r *Reader) Close() error {
+	r.stop.Do(func() { close(r.quit) })
+	<-r.done
 	if r.err == nil || r.err == io.EOF {
 		r.err = errClosed
 	}
