@@ -57,7 +57,7 @@ type PullResult struct {
 // localFile+".partial.etag". When a partial file exists from an interrupted
 // pull and the blob's ETag is unchanged, the download resumes from the
 // partial file's size; a changed blob restarts from zero. The rest comes as
-// ranges of Options.BlockSize, Options.Concurrency of them at once, each
+// ranges (sized as Options.BlockSize says), Options.Concurrency of them at once, each
 // written at its offset, every request conditional on that ETag, broken
 // streams resumed by the SDK's retry reader; the file is hashed from its
 // start, in order, as its bytes become contiguous; writes run at most a

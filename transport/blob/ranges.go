@@ -40,6 +40,9 @@ const (
 	minWindow = 4 * readBuf
 )
 
+// maxPullRange bounds the ranges Pull asks for when Options.BlockSize is 0.
+const maxPullRange = 4 * DefaultBlockSize
+
 // hashChunk is how much the in-order hasher reads back at a time.
 const hashChunk = 1 << 20
 
@@ -94,6 +97,13 @@ func newFetch(bc *blob.Client, etag azcore.ETag, f *os.File, from, size int64, m
 		d.mh = md5.New()
 	}
 	rs := opts.blockSize()
+	if opts.BlockSize <= 0 {
+		// One range per worker when that is larger than a block (up to
+		// maxPullRange): each request costs the service a fixed amount,
+		// and fewer of them is what an 8-way ranged download does.
+		conc := int64(opts.pullConcurrency())
+		rs = min(max(rs, (size-from+conc-1)/conc), maxPullRange)
+	}
 	// Writes may run this far past what the hasher has consumed: a
 	// quarter of the ranges in flight, at least two ranges and more than a
 	// read buffer (the range at the hash position can always write). That
