@@ -182,7 +182,7 @@ func otherRows(ctx context.Context, c *config, dir, ccm, key, allowed, bundle st
 		rows = append(rows, sv)
 	}
 	if c.want("pull") {
-		rows = append(rows, pullRow(ctx, dir, ccm, allowed, bundle, total, reps, lim))
+		rows = append(rows, pullRow(ctx, dir, ccm, allowed, bundle, total, reps, lim)...)
 	}
 	// The 9 releases get blobs of their own fake GitHub, at most 256 MiB a
 	// release, so the row fits the scratch space at every size.

@@ -23,10 +23,15 @@ type pullOptions struct {
 	Trust trustFlags
 	JSON  bool
 	Quiet bool
+	// Concurrency is --concurrency: ranged GETs in flight at once.
+	Concurrency int
 }
 
+// maxPullConcurrency bounds --concurrency.
+const maxPullConcurrency = 64
+
 func pullCommand(e *env) *cli.Command {
-	o := &pullOptions{}
+	o := &pullOptions{Concurrency: blob.DefaultPullConcurrency}
 	return &cli.Command{
 		Name:      "pull",
 		Usage:     "download a bundle from Azure Blob Storage, resuming, and verify it",
@@ -36,6 +41,8 @@ func pullCommand(e *env) *cli.Command {
 		Flags: []cli.Flag{
 			allowedSignersFlag(&o.Trust.AllowedSigners),
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Destination: &o.Output, Usage: "local `FILE` to write"},
+			&cli.IntFlag{Name: "concurrency", Value: blob.DefaultPullConcurrency, Destination: &o.Concurrency,
+				Usage: fmt.Sprintf("download `N` ranges of the blob at once (1 to %d; 1 is one GET at a time)", maxPullConcurrency)},
 			&cli.BoolFlag{Name: "json", Destination: &o.JSON, Usage: "print a JSON summary on stdout"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Destination: &o.Quiet, Usage: "print only warnings and errors"},
 		},
@@ -54,6 +61,9 @@ func runPull(ctx context.Context, e *env, o *pullOptions) error {
 	out := o.Output
 	if out == "" {
 		return usagef("pull: -o FILE is required")
+	}
+	if o.Concurrency < 1 || o.Concurrency > maxPullConcurrency {
+		return usagef("pull: --concurrency %d: must be 1 to %d", o.Concurrency, maxPullConcurrency)
 	}
 	if err := transport.CheckBlobURL(url); err != nil {
 		return fmt.Errorf("pull: %w", err)
@@ -80,7 +90,7 @@ func runPull(ctx context.Context, e *env, o *pullOptions) error {
 		}
 		return rep.BundleSHA256, nil
 	}
-	res, err := blob.Pull(ctx, url, out, blob.Options{Log: e.logger(o.Quiet || o.JSON), Check: check})
+	res, err := blob.Pull(ctx, url, out, blob.Options{Log: e.logger(o.Quiet || o.JSON), Check: check, Concurrency: o.Concurrency})
 	var ce *blob.CheckError
 	if errors.As(err, &ce) {
 		return fmt.Errorf("pull %s: %s removed: %w", ce.URL, out, ce.Err)

@@ -58,7 +58,9 @@ type Options struct {
 	// would keep).
 	Progress func(done, total int64)
 	// BlockSize is the upload block size and the size of the ranges Pull
-	// downloads; 0 means DefaultBlockSize.
+	// downloads; 0 means DefaultBlockSize, and for Pull the blob split
+	// evenly among Concurrency ranges when those are larger (at most 4x
+	// DefaultBlockSize each).
 	BlockSize int64
 	// Concurrency is the number of blocks uploaded at once (0 means
 	// DefaultConcurrency) and of ranges Pull downloads at once (0 means

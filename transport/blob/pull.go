@@ -57,10 +57,14 @@ type PullResult struct {
 // localFile+".partial.etag". When a partial file exists from an interrupted
 // pull and the blob's ETag is unchanged, the download resumes from the
 // partial file's size; a changed blob restarts from zero. The rest comes as
-// ranges of Options.BlockSize, Options.Concurrency of them at once, each
+// ranges (sized as Options.BlockSize says), Options.Concurrency of them at once, each
 // written at its offset, every request conditional on that ETag, broken
 // streams resumed by the SDK's retry reader; the file is hashed from its
-// start, in order, as its bytes become contiguous. A failed download keeps
+// start, in order, as its bytes become contiguous; writes run at most a
+// window (a quarter of the ranges in flight, at least two) past what the hasher has consumed, so
+// little is left to hash when the last byte arrives, and each finished
+// range is handed to the kernel's writeback at once, so the final fsync
+// finds little to write. A failed download keeps
 // the contiguous bytes for the next Pull. The result must have the blob's
 // size and, when the blob carries it, its ccmirror_sha256 metadata, or else
 // (only then) its Content-MD5 (else the partial is removed and the error

@@ -24,6 +24,25 @@ import (
 // when Options.Concurrency is 0.
 const DefaultPullConcurrency = 8
 
+// pullConcurrency is Options.Concurrency for Pull: DefaultPullConcurrency
+// when 0.
+func (o Options) pullConcurrency() int {
+	if o.Concurrency > 0 {
+		return o.Concurrency
+	}
+	return DefaultPullConcurrency
+}
+
+// readBuf is the buffer each range worker reads the network into;
+// minWindow is the smallest write window (fetch.window), well above it.
+const (
+	readBuf   = 256 << 10
+	minWindow = 4 * readBuf
+)
+
+// maxPullRange bounds the ranges Pull asks for when Options.BlockSize is 0.
+const maxPullRange = 4 * DefaultBlockSize
+
 // hashChunk is how much the in-order hasher reads back at a time.
 const hashChunk = 1 << 20
 
@@ -55,6 +74,14 @@ type fetch struct {
 	checkSum  string
 	checkErr  error
 
+	// hashed is how many bytes from the file's start the hasher has
+	// consumed; ahead is closed (and replaced) each time it moves, waking
+	// workers that wait for it (window).
+	hashed  atomic.Int64
+	aheadMu sync.Mutex
+	ahead   chan struct{}
+	window  int64
+
 	downloaded atomic.Int64
 	progMu     sync.Mutex
 	told       int64 // the last contiguous size given to Progress
@@ -62,7 +89,7 @@ type fetch struct {
 
 func newFetch(bc *blob.Client, etag azcore.ETag, f *os.File, from, size int64, md5Too bool, opts Options) *fetch {
 	d := &fetch{bc: bc, etag: etag, f: f, from: from, size: size, opts: opts,
-		moved: make(chan struct{}, 1)}
+		moved: make(chan struct{}, 1), ahead: make(chan struct{})}
 	if opts.Check == nil {
 		d.sh = sha256.New()
 	}
@@ -70,6 +97,19 @@ func newFetch(bc *blob.Client, etag azcore.ETag, f *os.File, from, size int64, m
 		d.mh = md5.New()
 	}
 	rs := opts.blockSize()
+	if opts.BlockSize <= 0 {
+		// One range per worker when that is larger than a block (up to
+		// maxPullRange): each request costs the service a fixed amount,
+		// and fewer of them is what an 8-way ranged download does.
+		conc := int64(opts.pullConcurrency())
+		rs = min(max(rs, (size-from+conc-1)/conc), maxPullRange)
+	}
+	// Writes may run this far past what the hasher has consumed: a
+	// quarter of the ranges in flight, at least two ranges and more than a
+	// read buffer (the range at the hash position can always write). That
+	// bounds what is left to hash when the last byte arrives, and keeps
+	// the bytes to read back in the page cache.
+	d.window = max(2*rs, int64(opts.pullConcurrency())*rs/4, minWindow)
 	for off := from; off < size; off += rs {
 		d.jobs = append(d.jobs, &rangeJob{off: off, n: min(rs, size-off)})
 	}
@@ -97,11 +137,7 @@ func (d *fetch) run(ctx context.Context) error {
 	defer cancel(nil)
 	var wg sync.WaitGroup
 	next := make(chan *rangeJob)
-	workers := d.opts.Concurrency
-	if workers <= 0 {
-		workers = DefaultPullConcurrency
-	}
-	workers = min(workers, max(len(d.jobs), 1))
+	workers := min(d.opts.pullConcurrency(), max(len(d.jobs), 1))
 	var first error
 	var once sync.Once
 	fail := func(err error) {
@@ -112,7 +148,7 @@ func (d *fetch) run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, 256<<10)
+			buf := make([]byte, readBuf)
 			for j := range next {
 				if err := d.get(ctx, j, buf); err != nil {
 					fail(err)
@@ -222,6 +258,9 @@ func (d *fetch) get(ctx context.Context, j *rangeJob, buf []byte) error {
 			if w+int64(n) > j.n {
 				return fmt.Errorf("range %d-%d: the service sent more than %d bytes: %w", j.off, j.off+j.n-1, j.n, manifest.ErrVerify)
 			}
+			if err := d.waitWindow(ctx, j.off+w+int64(n)); err != nil {
+				return err
+			}
 			if _, err := d.f.WriteAt(buf[:n], j.off+w); err != nil {
 				return err
 			}
@@ -239,7 +278,37 @@ func (d *fetch) get(ctx context.Context, j *rangeJob, buf []byte) error {
 	if w := j.written.Load(); w < j.n {
 		return &remoteError{msg: fmt.Sprintf("range %d-%d: stream ended after %d of %d bytes", j.off, j.off+j.n-1, w, j.n), cause: io.ErrUnexpectedEOF}
 	}
+	startWriteback(d.f, j.off, j.n)
 	return nil
+}
+
+// waitWindow blocks until bytes up to end may be written: end is within
+// the window past what the hasher has consumed.
+func (d *fetch) waitWindow(ctx context.Context, end int64) error {
+	for end > d.hashed.Load()+d.window {
+		d.aheadMu.Lock()
+		ch := d.ahead
+		d.aheadMu.Unlock()
+		if end <= d.hashed.Load()+d.window {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+	return nil
+}
+
+// advance records that the hasher has consumed the file up to done and
+// wakes the workers waiting for the window to move.
+func (d *fetch) advance(done int64) {
+	d.hashed.Store(done)
+	d.aheadMu.Lock()
+	close(d.ahead)
+	d.ahead = make(chan struct{})
+	d.aheadMu.Unlock()
 }
 
 // progress counts n bytes received and tells Options.Progress how many
@@ -289,6 +358,7 @@ func (d *fetch) hash(ctx context.Context) error {
 				d.mh.Write(buf[:n])
 			}
 			done += int64(n)
+			d.advance(done)
 			if err := ctx.Err(); err != nil {
 				return err
 			}
