@@ -17,11 +17,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ccmirror/ccmirror/internal/errclass"
-
 	"github.com/ccmirror/ccmirror/internal/atomicfile"
 	"github.com/ccmirror/ccmirror/internal/ctxio"
-
+	"github.com/ccmirror/ccmirror/internal/errclass"
 	"github.com/ccmirror/ccmirror/manifest"
 )
 

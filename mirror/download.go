@@ -15,12 +15,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ccmirror/ccmirror/internal/errclass"
+	"github.com/hashicorp/go-retryablehttp"
 
 	"github.com/ccmirror/ccmirror/internal/ctxio"
+	"github.com/ccmirror/ccmirror/internal/diskhint"
+	"github.com/ccmirror/ccmirror/internal/errclass"
 	"github.com/ccmirror/ccmirror/internal/text"
 	"github.com/ccmirror/ccmirror/manifest"
-	"github.com/hashicorp/go-retryablehttp"
 )
 
 // dlRequest is one file to download.
@@ -323,7 +324,7 @@ func (d *downloader) copyBody(actx context.Context, cancel context.CancelFunc, f
 			n += int64(k)
 			d.progress(int64(k))
 			if n-kicked >= writebackChunk {
-				startWriteback(f, start+kicked, n-kicked)
+				diskhint.StartWriteback(f, start+kicked, n-kicked)
 				kicked = n
 			}
 		}

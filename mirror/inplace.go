@@ -13,6 +13,7 @@ import (
 
 	"github.com/ccmirror/ccmirror/internal/atomicfile"
 	"github.com/ccmirror/ccmirror/internal/ctxio"
+	"github.com/ccmirror/ccmirror/internal/diskhint"
 	"github.com/ccmirror/ccmirror/manifest"
 )
 
@@ -225,7 +226,7 @@ func (ip *inPlace) copyObject(ctx context.Context, obj object, rg *region) error
 	if got := hex.EncodeToString(h.Sum(nil)); n != obj.Size || got != obj.SHA256 {
 		return fmt.Errorf("cache object %s changed: %w", obj.SHA256, manifest.ErrVerify)
 	}
-	startWriteback(ip.tmp, rg.off, n)
+	diskhint.StartWriteback(ip.tmp, rg.off, n)
 	return nil
 }
 

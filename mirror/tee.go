@@ -4,6 +4,8 @@ import (
 	"io"
 	"os"
 	"sync"
+
+	"github.com/ccmirror/ccmirror/internal/diskhint"
 )
 
 // teeSink mirrors one download into its region of the bundle. Writes to
@@ -91,7 +93,7 @@ func (s *teeSink) write(f *os.File, p []byte, pos int64) (int, error) {
 		s.kicked = 0
 	}
 	if s.hw-s.kicked >= writebackChunk {
-		startWriteback(s.out, s.base+s.kicked, s.hw-s.kicked)
+		diskhint.StartWriteback(s.out, s.base+s.kicked, s.hw-s.kicked)
 		s.kicked = s.hw
 	}
 	return n, err

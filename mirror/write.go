@@ -10,10 +10,10 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/ccmirror/ccmirror/internal/errclass"
-
 	"github.com/ccmirror/ccmirror/internal/atomicfile"
 	"github.com/ccmirror/ccmirror/internal/ctxio"
+	"github.com/ccmirror/ccmirror/internal/diskhint"
+	"github.com/ccmirror/ccmirror/internal/errclass"
 	"github.com/ccmirror/ccmirror/manifest"
 )
 
@@ -71,6 +71,10 @@ func localOr(path string, err error) error {
 	return errclass.Local("write", path, err)
 }
 
+// writebackChunk is how many bytes a download or a bundle writes between
+// two diskhint.StartWriteback calls.
+const writebackChunk = 8 << 20
+
 // writebackFile starts the disk writing of what is written to it every
 // writebackChunk bytes, so the fsync that ends the bundle finds little
 // left. ReadFrom keeps os.File's in-kernel copy.
@@ -94,7 +98,7 @@ func (w *writebackFile) ReadFrom(r io.Reader) (int64, error) {
 func (w *writebackFile) advance(n int64) {
 	w.off += n
 	if w.off-w.kicked >= writebackChunk {
-		startWriteback(w.File, w.kicked, w.off-w.kicked)
+		diskhint.StartWriteback(w.File, w.kicked, w.off-w.kicked)
 		w.kicked = w.off
 	}
 }

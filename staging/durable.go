@@ -11,6 +11,7 @@ import (
 
 	"github.com/ccmirror/ccmirror/internal/atomicfile"
 	"github.com/ccmirror/ccmirror/internal/beneath"
+	"github.com/ccmirror/ccmirror/internal/diskhint"
 )
 
 // durability makes what an install wrote survive a power cut: fsync of
@@ -73,5 +74,5 @@ func (d durability) writeback(f *os.File) {
 	if d.off {
 		return
 	}
-	_ = unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+	diskhint.StartWriteback(f, 0, 0)
 }

@@ -28,7 +28,9 @@ var ErrConflict = errclass.ErrConflict
 // localized makes a failure of the local disk (ENOSPC, EROFS, EACCES, …)
 // name the absolute path and the errno, as errclass.LocalError does: paths
 // in errors of the temporary root (an os.Root) are relative to tmp. The
-// result still unwraps to err. Other errors pass unchanged.
+// wrappers above the PathError rendered their text when they were made, so
+// the PathError's text is replaced in the message; the result still
+// unwraps to err. Other errors pass unchanged.
 func localized(err error, tmp string) error {
 	var le *errclass.LocalError
 	var pe *fs.PathError

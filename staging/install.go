@@ -287,16 +287,18 @@ func (in *installer) run(ctx context.Context, r io.Reader) (err error) {
 	// The native builder needs only a project's source: it builds while
 	// the blobs stream in.
 	var early *earlyBuilds
+	streamCtx := ctx
 	if in.builder == BuilderNative {
 		early = in.startBuilds(ctx)
+		streamCtx = early.ctx
 	}
-	err = in.stream(ctx, rd, early)
+	err = in.stream(streamCtx, rd, early)
 	built, berr := early.wait()
+	if berr != nil && (err == nil || errors.Is(err, context.Canceled)) {
+		return berr // the stream stopped because the build failed
+	}
 	if err != nil {
 		return err
-	}
-	if berr != nil {
-		return berr
 	}
 	if _, err := io.Copy(io.Discard, body); err != nil {
 		return fmt.Errorf("reading the end of the bundle: %w", err)

@@ -21,7 +21,8 @@ import (
 // The journal makes placement undoable. Before each change to the staging
 // tree, Install appends (and fsyncs) one line saying what it is about to do
 // to <tmp>/journal; the new blobs of an install are logged as one group
-// (one write, one fsync) before any of them is renamed into place. A last line {"op":"commit"} means the install completed.
+// (one write, one fsync) before any of them is renamed into place. A last
+// line {"op":"commit"} means the install completed.
 // An install that fails undoes its own journal; one that was killed is
 // undone by the next install, which finds the journal in the state folder's tmp/
 // while holding the lock. Undo only touches what the journal names, and

@@ -66,20 +66,24 @@ func (in *installer) stream(ctx context.Context, rd *manifest.Reader, early *ear
 
 // earlyBuilds builds projects on a goroutine of their own, in the
 // bundle's order, as soon as their sources and those of every project
-// before them are in the temporary folder.
+// before them are in the temporary folder. A failed build cancels ctx, the
+// stream's context: the install fails now, not after the last blob.
 type earlyBuilds struct {
-	in    *installer
-	ready []bool
-	next  int // first project not queued
-	queue chan int
-	done  chan struct{}
-	built []bool // read only after done
-	err   error  // read only after done
+	in     *installer
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	ready  []bool
+	next   int // first project not queued
+	queue  chan int
+	done   chan struct{}
+	built  []bool // read only after done
+	err    error  // read only after done
 }
 
 func (in *installer) startBuilds(ctx context.Context) *earlyBuilds {
 	n := len(in.projects)
 	b := &earlyBuilds{in: in, ready: make([]bool, n), queue: make(chan int, n), done: make(chan struct{}), built: make([]bool, n)}
+	b.ctx, b.cancel = context.WithCancelCause(ctx)
 	go func() {
 		defer close(b.done)
 		for i := range b.queue {
@@ -88,6 +92,8 @@ func (in *installer) startBuilds(ctx context.Context) *earlyBuilds {
 			}
 			if err := in.buildProject(ctx, i); err != nil {
 				b.err = err
+				b.cancel(err)
+				in.hook("build-failed:" + in.projects[i].p.Name)
 				continue
 			}
 			b.built[i] = true
@@ -121,6 +127,7 @@ func (b *earlyBuilds) wait() ([]bool, error) {
 	}
 	close(b.queue)
 	<-b.done
+	b.cancel(nil)
 	return b.built, b.err
 }
 

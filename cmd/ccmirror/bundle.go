@@ -10,13 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
-	"github.com/ccmirror/ccmirror/internal/errclass"
-
-	"github.com/urfave/cli/v2"
-
 	"github.com/ccmirror/ccmirror/internal/child"
+	"github.com/ccmirror/ccmirror/internal/errclass"
 	"github.com/ccmirror/ccmirror/staging"
 	"github.com/ccmirror/ccmirror/transport"
 	"github.com/ccmirror/ccmirror/transport/blob"
@@ -83,11 +81,7 @@ func checkDir(verb, what, dir string) error {
 	if errors.As(err, &pe) {
 		err = pe.Err
 	}
-	msg := err.Error()
-	if name := errclass.ErrnoName(err); name != "" {
-		msg += " (" + name + ")"
-	}
-	return fmt.Errorf("%s: cannot write in %s %s: %s", verb, what, dir, msg)
+	return fmt.Errorf("%s: cannot write in %s %s: %s", verb, what, dir, errclass.Describe(err))
 }
 
 // checkBundleHead fails when path is not a file holding a ccmirror bundle's

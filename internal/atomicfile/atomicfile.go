@@ -60,7 +60,7 @@ func TryLock(f *os.File) bool {
 // next sweep then finds the file again). It says whether it removed it; a
 // file in use, a folder or a symlink stays.
 func RemoveAbandoned(path string, announce func(size int64)) bool {
-	fh, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return false
 	}

@@ -28,11 +28,16 @@ func Local(op, path string, err error) error {
 
 // Error names the operation, the path, the error and its errno.
 func (e *LocalError) Error() string {
-	msg := fmt.Sprintf("%s %s: %v", e.Op, e.Path, e.Err)
-	if name := ErrnoName(e.Err); name != "" {
-		msg += " (" + name + ")"
+	return fmt.Sprintf("%s %s: %s", e.Op, e.Path, Describe(e.Err))
+}
+
+// Describe is err's message followed by the symbolic name of its disk
+// errno, when it has one: "read-only file system (EROFS)".
+func Describe(err error) string {
+	if name := ErrnoName(err); name != "" {
+		return err.Error() + " (" + name + ")"
 	}
-	return msg
+	return err.Error()
 }
 
 // Unwrap gives the underlying error, so errors.Is(err, syscall.ENOSPC)

@@ -17,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 
 	"github.com/ccmirror/ccmirror/internal/ctxio"
+	"github.com/ccmirror/ccmirror/internal/diskhint"
 	"github.com/ccmirror/ccmirror/manifest"
 )
 
@@ -278,7 +279,7 @@ func (d *fetch) get(ctx context.Context, j *rangeJob, buf []byte) error {
 	if w := j.written.Load(); w < j.n {
 		return &remoteError{msg: fmt.Sprintf("range %d-%d: stream ended after %d of %d bytes", j.off, j.off+j.n-1, w, j.n), cause: io.ErrUnexpectedEOF}
 	}
-	startWriteback(d.f, j.off, j.n)
+	diskhint.StartWriteback(d.f, j.off, j.n)
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/ccmirror/ccmirror/internal/atomicfile"
+	"github.com/ccmirror/ccmirror/internal/diskhint"
 	"github.com/ccmirror/ccmirror/manifest"
 )
 
@@ -310,7 +311,7 @@ func (ld *loader) loadPart(i int) error {
 		return fmt.Errorf("%s: %w", p.Name, err)
 	}
 	defer f.Close()
-	sequential(f)
+	diskhint.Sequential(f)
 	ld.part.Reset()
 	prefetched := false
 	for left := p.Size; ; {
@@ -318,7 +319,7 @@ func (ld *loader) loadPart(i int) error {
 			// Near this part's end, have the kernel start on the next
 			// one: its readahead would otherwise begin cold at its open.
 			next := ld.r.l.Parts[i+1]
-			willNeed(filepath.Join(ld.r.dir, next.Name), min(next.Size, prefetch))
+			diskhint.WillNeed(filepath.Join(ld.r.dir, next.Name), min(next.Size, prefetch))
 			prefetched = true
 		}
 		var buf []byte
