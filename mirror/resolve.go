@@ -69,10 +69,14 @@ func (p *projectPlan) label() string { return "fetch " + p.ref.Name() + "@" + p.
 // resolve does phase 1 for one ref.
 func (r *fetchRun) resolve(ctx context.Context, ref Ref) (*projectPlan, error) {
 	f := r.f
+	// A tag named in the ref is looked up twice at once: its release and
+	// its commit, one round trip instead of two.
+	early := startCommit(ctx, f.src, ref)
 	rel, note, err := resolveRelease(ctx, f.src, ref, func(ctx context.Context) ([]Release, error) {
 		return r.allReleases(ctx, ref.Owner, ref.Repo)
 	})
 	if err != nil {
+		early.drop()
 		return nil, err
 	}
 	if note != "" {
@@ -80,7 +84,7 @@ func (r *fetchRun) resolve(ctx context.Context, ref Ref) (*projectPlan, error) {
 	}
 	p := &projectPlan{ref: ref, rel: rel, note: note}
 	// The tag's commit first: the source archive is known by it.
-	if p.commit, err = f.src.commit(ctx, ref.Owner, ref.Repo, rel.Tag); err != nil {
+	if p.commit, err = early.commitOf(ctx, f.src, ref, rel.Tag); err != nil {
 		return nil, upstreamWrap(err, "%s: resolve tag commit", p.label())
 	}
 	if err := r.fetchArchive(ctx, p); err != nil {
@@ -128,7 +132,8 @@ func (r *fetchRun) fetchArchive(ctx context.Context, p *projectPlan) error {
 	label := p.label() + ": source archive"
 	repo := strings.ToLower(p.ref.Repository())
 	tagKey := "tag " + repo + " " + p.rel.Tag
-	if prev, ok := f.cache.tagCommit(tagKey); ok && prev != p.commit {
+	prev, known := f.cache.tagCommit(tagKey)
+	if known && prev != p.commit {
 		r.warn("tag moved to another commit since the last fetch: source archive fetched again",
 			"repository", p.ref.Repository(), "tag", p.rel.Tag, "was", shortCommit(prev), "now", shortCommit(p.commit))
 	}
@@ -140,6 +145,9 @@ func (r *fetchRun) fetchArchive(ctx context.Context, p *projectPlan) error {
 		obj, err = r.fetchObject(ctx, key, dlRequest{label: label, url: loc.url, size: -1, header: f.src.header(loc.url, ""), immutable: true})
 		if err == nil {
 			p.archURL, p.archive = loc.url, obj
+			if known && prev == p.commit {
+				return nil // recorded already: a warm run writes nothing
+			}
 			if rerr := f.cache.recordTagCommit(tagKey, p.commit); rerr != nil {
 				f.log.Debug("cache: tag commit not recorded", "tag", p.rel.Tag, "error", rerr.Error())
 			}
@@ -179,4 +187,51 @@ func (r *fetchRun) dedupe(plans []*projectPlan) ([]*projectPlan, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// commitLookup is a tag's commit asked for before its release is known.
+type commitLookup struct {
+	tag    string
+	cancel context.CancelFunc
+	done   chan struct{}
+	commit string
+	err    error
+}
+
+// startCommit starts looking up the commit of the tag ref names; nil for
+// a ref without a version (its tag is known only once resolved).
+func startCommit(ctx context.Context, src source, ref Ref) *commitLookup {
+	if ref.IsLatest() {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	l := &commitLookup{tag: ref.Version, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		l.commit, l.err = src.commit(ctx, ref.Owner, ref.Repo, l.tag)
+	}()
+	return l
+}
+
+// commitOf returns the commit of tag: the early lookup's answer when it
+// asked for that tag, else a lookup now.
+func (l *commitLookup) commitOf(ctx context.Context, src source, ref Ref, tag string) (string, error) {
+	if l != nil {
+		if l.tag == tag {
+			<-l.done
+			l.cancel()
+			return l.commit, l.err
+		}
+		l.drop()
+	}
+	return src.commit(ctx, ref.Owner, ref.Repo, tag)
+}
+
+// drop abandons the lookup and waits for its goroutine.
+func (l *commitLookup) drop() {
+	if l == nil {
+		return
+	}
+	l.cancel()
+	<-l.done
 }

@@ -99,9 +99,19 @@ func (s *teeSink) write(f *os.File, p []byte, pos int64) (int, error) {
 	return n, err
 }
 
-// holds reports whether the region holds the whole file of size bytes.
+// holds reports whether the region holds the whole file of size bytes;
+// when it does, the bytes not yet handed to writeback (less than
+// writebackChunk: all of a small file) are handed over now, so the fsync
+// that ends the bundle does not write them all at once.
 func (s *teeSink) holds(out *os.File, base, size int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.out == out && s.base == base && s.err == nil && s.hw == size
+	if s.out != out || s.base != base || s.err != nil || s.hw != size {
+		return false
+	}
+	if s.hw > s.kicked {
+		diskhint.StartWriteback(s.out, s.base+s.kicked, s.hw-s.kicked)
+		s.kicked = s.hw
+	}
+	return true
 }
