@@ -22,6 +22,8 @@ type fetched struct {
 	done chan struct{} // closed when tmp, res and err are set
 	tmp  string        // the bundle written, "" on failure
 	res  *mirror.Result
+	sha  string // tmp's sha256 and size, hashed as soon as it was written
+	size int64
 	err  error
 	used bool // taken by mirror; otherwise the cleanup removes tmp
 }
@@ -35,7 +37,7 @@ func (r *run) upToDate(t *target) bool {
 // mirrorAll makes sure every target is mirrored. The bundles of targets
 // not up to date are fetched concurrently, lookupConcurrency at a time
 // and started in order, their downloads sharing the Fetcher's slots; each
-// is then placed, hashed and recorded in target order, so names,
+// is hashed as its download ends, then placed and recorded in target order, so names,
 // revisions, the index and the summary are what a one-by-one run makes.
 func (r *run) mirrorAll(ctx context.Context, targets []*target) {
 	pending := make([]*fetched, len(targets))
@@ -65,7 +67,7 @@ func (r *run) mirrorAll(ctx context.Context, targets []*target) {
 				defer wg.Done()
 				defer func() { <-sem }()
 				defer close(fe.done)
-				fe.tmp, fe.res, fe.err = r.download(ctx, targets[i])
+				r.download(ctx, targets[i], fe)
 			}()
 		}
 	}()
@@ -130,7 +132,7 @@ func (r *run) mirror(ctx context.Context, t *target, fe *fetched) {
 	}
 	if fe == nil {
 		fe = &fetched{}
-		fe.tmp, fe.res, fe.err = r.download(ctx, t)
+		r.download(ctx, t, fe)
 	} else {
 		select {
 		case <-fe.done:
@@ -159,20 +161,27 @@ func fetchLabel(t *target) string {
 }
 
 // download fetches the bundle of t's release into a temporary file of the
-// output folder and returns it. On failure no file is left.
-func (r *run) download(ctx context.Context, t *target) (string, *mirror.Result, error) {
+// output folder and hashes it there, while other targets still download,
+// setting fe's tmp, res, sha and size, or its err. On failure no file is
+// left.
+func (r *run) download(ctx context.Context, t *target, fe *fetched) {
 	label := fetchLabel(t)
 	tmp, err := tempName(r.cfg.Output)
 	if err != nil {
-		return "", nil, fmt.Errorf("%s: %w", label, err)
+		fe.err = fmt.Errorf("%s: %w", label, err)
+		return
 	}
 	ref := mirror.Ref{Owner: t.proj.Ref.Owner, Repo: t.proj.Ref.Repo, Version: t.rel.Tag}
-	res, err := r.f.Fetch(ctx, []mirror.Ref{ref}, tmp)
+	fe.res, err = r.f.Fetch(ctx, []mirror.Ref{ref}, tmp)
+	if err == nil {
+		fe.sha, fe.size, err = ctxio.HashFile(ctx, tmp)
+	}
 	if err != nil {
 		os.Remove(tmp)
-		return "", res, fmt.Errorf("%s: %w", label, err)
+		fe.err = fmt.Errorf("%s: %w", label, err)
+		return
 	}
-	return tmp, res, nil
+	fe.tmp = tmp
 }
 
 // fetch places the bundle fe fetched for one release as revision rev (or
@@ -196,11 +205,10 @@ func (r *run) fetch(ctx context.Context, t *target, rev int, fe *fetched) (*Bund
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", label, err)
 	}
+	// The sync lock keeps every other writer out of the output folder:
+	// the file placed is the one hashed when its download ended.
 	final := filepath.Join(r.cfg.Output, name)
-	sha, size, err := ctxio.HashFile(ctx, final)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", label, err)
-	}
+	sha, size := fe.sha, fe.size
 	var parts string
 	if r.o.SplitSize > 0 {
 		l, err := split.Split(ctx, final, "", r.o.SplitSize, r.signer)
