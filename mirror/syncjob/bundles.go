@@ -35,7 +35,7 @@ func (r *run) upToDate(t *target) bool {
 }
 
 // mirrorAll makes sure every target is mirrored. The bundles of targets
-// not up to date are fetched concurrently, lookupConcurrency at a time
+// not up to date are fetched concurrently, fetchConcurrency at a time
 // and started in order, their downloads sharing the Fetcher's slots; each
 // is hashed as its download ends, then placed and recorded in target order, so names,
 // revisions, the index and the summary are what a one-by-one run makes.
@@ -46,7 +46,7 @@ func (r *run) mirrorAll(ctx context.Context, targets []*target) {
 			pending[i] = &fetched{done: make(chan struct{})}
 		}
 	}
-	sem := make(chan struct{}, lookupConcurrency)
+	sem := make(chan struct{}, fetchConcurrency)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { // the feeder: starts the fetches in order

@@ -8,10 +8,15 @@ import (
 	"github.com/ccmirror/ccmirror/mirror"
 )
 
-// lookupConcurrency bounds the GitHub lookups (release lists, tags) and
-// the fetches of one run that are under way at once. The downloads of all
-// those fetches share the Fetcher's Concurrency slots.
-const lookupConcurrency = 8
+// lookupConcurrency bounds the GitHub lookups (release lists, tags) of one
+// run under way at once: enough for a dozen policies in one round trip,
+// well under what GitHub asks clients to keep below (100).
+// fetchConcurrency bounds its fetches under way at once; the downloads of
+// all those fetches share the Fetcher's Concurrency slots.
+const (
+	lookupConcurrency = 16
+	fetchConcurrency  = 8
+)
 
 // target is one release a run must have mirrored.
 type target struct {
