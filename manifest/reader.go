@@ -7,9 +7,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"strings"
+
+	"github.com/ccmirror/ccmirror/internal/asynchash"
 )
 
 // maxTrailer bounds the zero padding accepted after the end of the tar
@@ -35,6 +36,32 @@ type Reader struct {
 	cur    *payloadReader // payload handed out by the last Next
 	buf    []byte
 	err    error // sticky: returned by every later Next
+	// elsewhere: payloads of at least asyncMin bytes are hashed on a
+	// goroutine of their own (HashElsewhere).
+	elsewhere bool
+}
+
+// asyncMin is the smallest payload HashElsewhere hashes on another
+// goroutine: below it, starting one costs more than it saves.
+const asyncMin = 256 << 10
+
+// HashElsewhere makes every later payload of at least 256 KiB hash on a
+// goroutine of its own, so the reading goroutine only copies: on two
+// cores, one reads and writes while the other hashes. What Read returns
+// is unchanged (the Read reaching the end waits for the hash). Call Close
+// when abandoning a Reader before its end.
+func (r *Reader) HashElsewhere() { r.elsewhere = true }
+
+// Close stops the hashing of a payload abandoned part-way (HashElsewhere);
+// the Reader must not be used after. It is safe to call more than once.
+func (r *Reader) Close() {
+	if r.cur != nil {
+		r.cur.stop()
+		r.cur = nil
+	}
+	if r.err == nil {
+		r.err = errors.New("manifest reader closed")
+	}
 }
 
 // Payload is one payload file of a bundle. Reading it hashes the bytes. When
@@ -236,7 +263,11 @@ func (r *Reader) nextPayload() (*Payload, error) {
 	if hdr.Size != f.Size {
 		return nil, fmt.Errorf("bundle entry %q is %d bytes, manifest says %d: %w", name, hdr.Size, f.Size, ErrVerify)
 	}
-	r.cur = &payloadReader{r: r, f: f, h: sha256.New()}
+	var h summer = sha256.New()
+	if r.elsewhere && f.Size >= asyncMin {
+		h = asynchash.New()
+	}
+	r.cur = &payloadReader{r: r, f: f, h: h}
 	return &Payload{File: f, Mode: hdr.Mode & 0o777, Reader: r.cur}, nil
 }
 
@@ -363,12 +394,21 @@ func checkHeader(hdr *tar.Header) error {
 
 // payloadReader hashes a payload as it is read and verifies it when the
 // last byte was delivered.
+// summer is what a payload is hashed with: a sha256 hash.Hash or an
+// asynchash.Hasher.
+type summer interface {
+	Write([]byte) (int, error)
+	Sum([]byte) []byte
+}
+
 type payloadReader struct {
 	r   *Reader
 	f   File
-	h   hash.Hash
+	h   summer
 	n   int64
 	err error // sticky; io.EOF once verified
+	// summed: h.Sum was called (an asynchash.Hasher's goroutine is done).
+	summed bool
 }
 
 func (p *payloadReader) Read(b []byte) (int, error) {
@@ -404,13 +444,23 @@ func (p *payloadReader) Read(b []byte) (int, error) {
 	}
 	if err != nil {
 		p.err = p.r.fail(fmt.Sprintf("bundle entry %q", p.f.Path), err)
+		p.stop()
 		return n, p.err
 	}
 	return n, nil
 }
 
+// stop ends an asynchronous hash that will not be summed.
+func (p *payloadReader) stop() {
+	if a, ok := p.h.(*asynchash.Hasher); ok && !p.summed {
+		p.summed = true
+		a.Stop()
+	}
+}
+
 // verify returns io.EOF when the hash matches, else the ErrVerify error.
 func (p *payloadReader) verify() error {
+	p.summed = true
 	if got := hex.EncodeToString(p.h.Sum(nil)); got != p.f.SHA256 {
 		return fmt.Errorf("bundle entry %q: sha256 %s, want %s: %w", p.f.Path, got, p.f.SHA256, ErrVerify)
 	}

@@ -240,6 +240,10 @@ func (in *installer) run(ctx context.Context, r io.Reader) (err error) {
 	if err != nil {
 		return fmt.Errorf("bundle %s: %w", rep.Bundle, err)
 	}
+	// The payload hashes run on a goroutine of their own: this one reads,
+	// pipeCopy's writes.
+	rd.HashElsewhere()
+	defer rd.Close()
 	in.m = rd.Manifest()
 	if in.o.Verify.InsecureSkipSignature {
 		rep.Insecure = true
