@@ -272,7 +272,8 @@ func syncManyRows(ctx context.Context, c *config, dir, ccm, key string, size, bl
 		Seconds: first.secs, BaseSeconds: limit, Ratio: first.secs / limit, Target: 1.15,
 		Bytes: got, BaseBytes: got, RSS: first.rss, BaseRSS: -1, Limit: limit, XLimit: first.secs / limit,
 		Note: fmt.Sprintf("blobs of %s each; limit: bytes / (%s/s x %d connections) + %d requests x %s / %d", mib(blobSize), mib(c.bandwidth), c.concurrency, reqs, c.latency, c.concurrency)}
-	idle9, idle1, err := pair(reps, func(int) (measured, error) {
+	// Idle runs take a tenth of a second: at least 5 pairs at every size.
+	idle9, idle1, err := pair(max(reps, 5), func(int) (measured, error) {
 		m, _, err := runCmd(ctx, sdir, nil, ccm, "sync", "--quiet", "--config", many)
 		return m, err
 	}, func(int) (measured, error) {

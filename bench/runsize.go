@@ -96,7 +96,7 @@ func runSize(ctx context.Context, c *config, total int64) ([]row, limits, error)
 	rows = append(rows, row{Size: total, Name: "cold fetch", Baseline: "sequential curl loop",
 		Seconds: cold.secs, BaseSeconds: curl.secs, Ratio: cold.secs / curl.secs, Target: 0.35,
 		Bytes: coldBytes, BaseBytes: curlBytes, RSS: cold.rss, BaseRSS: curl.rss, Limit: limit, XLimit: cold.secs / limit,
-		Note: fmt.Sprintf("physical limit %.1fs, ccmirror at %.2fx of it (target 1.25x: %s)", limit, cold.secs/limit, verdict(cold.secs/limit, 1.25))})
+		Note: fmt.Sprintf("physical limit %.1fs, ccmirror at %.2fx of it (target 1.1x: %s)", limit, cold.secs/limit, verdict(cold.secs/limit, 1.1))})
 
 	before = f.servedBytes()
 	os.Remove(bundle)
