@@ -156,6 +156,23 @@ func (c *cache) tagCommit(key string) (string, bool) {
 	return e.Commit, true
 }
 
+// hint reports whether the cache holds the hint record key (see
+// recordHint).
+func (c *cache) hint(key string) bool {
+	b, err := os.ReadFile(c.indexPath(key))
+	if err != nil {
+		return false
+	}
+	var e indexEntry
+	return json.Unmarshal(b, &e) == nil && e.Key == key
+}
+
+// recordHint remembers key, a fact about an earlier run that only makes a
+// later one faster (never changes what it fetches); dropHint forgets it.
+func (c *cache) recordHint(key string) error { return c.record(indexEntry{Key: key}) }
+
+func (c *cache) dropHint(key string) { os.Remove(c.indexPath(key)) }
+
 // recordTagCommit remembers the commit a tag's archive was fetched at.
 func (c *cache) recordTagCommit(key, commit string) error {
 	return c.record(indexEntry{Key: key, Commit: commit})

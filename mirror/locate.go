@@ -66,6 +66,19 @@ func (r *fetchRun) locate(ctx context.Context, p *projectPlan, scan *sourceScan)
 	fromSource := map[string]bool{}
 	var others []Release
 	othersListed := false
+	defer func() {
+		// Remember for the next fetch of the tag whether the other
+		// releases had to be listed (listEarly).
+		key := othersKey(Ref{Owner: p.ref.Owner, Repo: p.ref.Repo, Version: p.rel.Tag})
+		switch had := f.cache.hint(key); {
+		case othersListed && !had:
+			if err := f.cache.recordHint(key); err != nil {
+				f.log.Debug("cache: hint not recorded", "key", key, "error", err.Error())
+			}
+		case !othersListed && had:
+			f.cache.dropHint(key)
+		}
+	}()
 	for _, name := range p.ini.Blobs {
 		if !manifest.ValidBlobName(name) {
 			return fmt.Errorf("%s: project.ini names unsafe blob %q: %w", p.label(), name, manifest.ErrVerify)

@@ -70,8 +70,11 @@ func (p *projectPlan) label() string { return "fetch " + p.ref.Name() + "@" + p.
 func (r *fetchRun) resolve(ctx context.Context, ref Ref) (*projectPlan, error) {
 	f := r.f
 	// A tag named in the ref is looked up twice at once: its release and
-	// its commit, one round trip instead of two.
+	// its commit, one round trip instead of two. When the last fetch of
+	// this tag found blobs on other releases, their list is asked for at
+	// the same time too.
 	early := startCommit(ctx, f.src, ref)
+	defer r.listEarly(ctx, ref)()
 	rel, note, err := resolveRelease(ctx, f.src, ref, func(ctx context.Context) ([]Release, error) {
 		return r.allReleases(ctx, ref.Owner, ref.Repo)
 	})
@@ -187,6 +190,28 @@ func (r *fetchRun) dedupe(plans []*projectPlan) ([]*projectPlan, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// othersKey names the cache hint that fetching ref's tag needed the
+// list of the repository's other releases (a blob project.ini names is
+// not among its release's assets).
+func othersKey(ref Ref) string {
+	return "hint others " + strings.ToLower(ref.Repository()) + " tag=" + ref.Version
+}
+
+// listEarly starts listing ref's repository's releases when the cache
+// hints that resolving ref will need them (othersKey), and returns a
+// function that waits for that listing to end.
+func (r *fetchRun) listEarly(ctx context.Context, ref Ref) (wait func()) {
+	if ref.IsLatest() || !r.f.cache.hint(othersKey(ref)) {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = r.allReleases(ctx, ref.Owner, ref.Repo) // its error reaches locate, if it asks
+	}()
+	return func() { <-done }
 }
 
 // commitLookup is a tag's commit asked for before its release is known.
