@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ccmirror/ccmirror/internal/asynchash"
 	"github.com/ccmirror/ccmirror/internal/ctxio"
 
 	"github.com/hiddeco/sshsig"
@@ -83,8 +84,8 @@ func verifyLogged(ctx context.Context, r io.Reader, o VerifyOptions, log *slog.L
 	if o.BundleSHA256 != nil {
 		body = &knownSum{r: ctxio.NewReader(ctx, r), of: o.BundleSHA256}
 	} else {
-		a := newAsyncHash(ctxio.NewReader(ctx, r))
-		defer a.stop()
+		a := asynchash.NewReader(ctxio.NewReader(ctx, r))
+		defer a.Stop()
 		body = a
 	}
 	var signer *SignerInfo
@@ -125,7 +126,7 @@ func verifyLogged(ctx context.Context, r io.Reader, o VerifyOptions, log *slog.L
 // drainDigest reads whatever the manifest reader left (the tar's zero
 // blocks) into the bundle hash and returns it.
 func drainDigest(body bundleBody) (string, error) {
-	sum, err := body.sum()
+	sum, err := body.Sum()
 	if err != nil {
 		return "", fmt.Errorf("reading the end of the bundle: %w", err)
 	}

@@ -1,11 +1,15 @@
-// Package asynchash computes a SHA-256 on a goroutine of its own: Write
-// copies the bytes and returns at once, so the goroutine that reads and
-// writes a large file does not also spend a core hashing it.
+// Package asynchash computes a SHA-256 on a goroutine of its own, so the
+// goroutine that reads and writes a large stream does not also spend a
+// core hashing it: a Hasher is written to (it copies the bytes), a Reader
+// reads ahead in chunks and hashes those (no copy).
 package asynchash
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"hash"
+	"io"
 	"sync"
 )
 
@@ -113,4 +117,90 @@ func (a *Hasher) Sum(b []byte) []byte {
 func (a *Hasher) Stop() {
 	close(a.work)
 	a.release()
+}
+
+// Reader reads r in large chunks and hands out its bytes while its
+// goroutine computes their SHA-256. A chunk is reused only once the
+// hasher gave it back and it is fully read.
+type Reader struct {
+	r    io.Reader
+	h    hash.Hash
+	work chan []byte // chunks to hash, in order
+	free chan []byte // chunks the hasher is done with
+	done chan struct{}
+	once sync.Once
+
+	cur []byte // chunk being handed out
+	off int
+	err error
+}
+
+// readChunk and readChunks size a Reader's chunks (2 MiB in all).
+const (
+	readChunk  = 512 << 10
+	readChunks = 4
+)
+
+// NewReader starts hashing what is read from r. Call Sum at the end, or
+// Stop when abandoning it.
+func NewReader(r io.Reader) *Reader {
+	a := &Reader{
+		r:    r,
+		h:    sha256.New(),
+		work: make(chan []byte, readChunks),
+		free: make(chan []byte, readChunks),
+		done: make(chan struct{}),
+	}
+	for range readChunks {
+		a.free <- make([]byte, readChunk)
+	}
+	go func() {
+		defer close(a.done)
+		for b := range a.work {
+			a.h.Write(b)
+			a.free <- b[:cap(b)]
+		}
+	}()
+	return a
+}
+
+// Read hands out r's bytes; r's error comes once they are all out.
+func (a *Reader) Read(p []byte) (int, error) {
+	if a.off == len(a.cur) {
+		if a.err != nil {
+			return 0, a.err
+		}
+		buf := <-a.free
+		n, err := io.ReadFull(a.r, buf)
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			err = io.EOF
+		}
+		a.err = err
+		a.cur, a.off = buf[:n], 0
+		if n == 0 {
+			a.free <- buf
+			return 0, a.err
+		}
+		a.work <- a.cur
+	}
+	k := copy(p, a.cur[a.off:])
+	a.off += k
+	return k, nil
+}
+
+// Stop ends the hashing goroutine; the Reader must not be used after.
+func (a *Reader) Stop() {
+	a.once.Do(func() { close(a.work) })
+	<-a.done
+}
+
+// Sum reads what is left of r, stops, and returns the hex SHA-256 of all
+// of it.
+func (a *Reader) Sum() (string, error) {
+	_, err := io.Copy(io.Discard, a)
+	a.Stop()
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(a.h.Sum(nil)), nil
 }
