@@ -3,7 +3,10 @@
 GO      ?= go
 BIN     := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X github.com/ccmirror/ccmirror/mirror.Version=$(VERSION)
+# -s -w: no symbol table or DWARF (stack traces keep their names). A
+# third smaller binary starts faster from a cold page cache: every
+# status, plan and install run by a timer pays that start.
+LDFLAGS := -s -w -X github.com/ccmirror/ccmirror/mirror.Version=$(VERSION)
 AZURITE_DIR ?= $(CURDIR)/.tools/azurite-run
 DIST    := dist
 # dist: SIGN_KEY=~/.ssh/release signs SHA256SUMS (ssh-keygen -Y sign, namespace "file").
