@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +13,6 @@ import (
 	"time"
 
 	"github.com/ccmirror/ccmirror/mirror/githubtest"
-	"github.com/ccmirror/ccmirror/transport/blob"
 	"github.com/ccmirror/ccmirror/transport/blob/azuritetest"
 )
 
@@ -94,23 +91,9 @@ func TestPullConcurrency(t *testing.T) {
 		}
 	}
 	base := azuritetest.URL(t)
-	for _, k := range []string{blob.EnvConnectionString, "AZURE_STORAGE_ACCOUNT", "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET"} {
-		t.Setenv(k, "")
-	}
-	t.Setenv("AZURE_STORAGE_KEY", azuritetest.Key)
 	// Assets large enough that the bundle is several default-sized ranges.
-	gh, err := githubtest.NewServer(githubtest.Options{BlobSize: 6 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gh.Close()
-	key, allowed := testKeys(t)
-	dir := t.TempDir()
-	bundle := filepath.Join(dir, "gridengine-2.1.0.tar")
-	mustRunCLI(t, "fetch", "--quiet", "--github-url", gh.URL(), "--sign-key", key, "--cache", filepath.Join(dir, "cache"), "-o", bundle, "gridengine@2.1.0")
-	b := make([]byte, 5)
-	rand.Read(b)
-	cont := "/conc-" + hex.EncodeToString(b) + "/"
+	dir, bundle, allowed := azureBundle(t, githubtest.Options{BlobSize: 6 << 20})
+	cont := "/conc-" + randomHex(5) + "/"
 	mustRunCLI(t, "push", "--quiet", bundle, base+cont)
 
 	g, proxied := newRangeGate(t, base)

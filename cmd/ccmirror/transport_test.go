@@ -119,23 +119,8 @@ func TestSplitBundle(t *testing.T) {
 // verification, and installs straight from the blob URL.
 func TestAzureRoundTrip(t *testing.T) {
 	base := azuritetest.URL(t)
-	for _, k := range []string{blob.EnvConnectionString, "AZURE_STORAGE_ACCOUNT", "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET"} {
-		t.Setenv(k, "")
-	}
-	t.Setenv("AZURE_STORAGE_KEY", azuritetest.Key)
-	gh, err := githubtest.NewServer(githubtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gh.Close()
-	key, allowed := testKeys(t)
-	dir := t.TempDir()
-	bundle := filepath.Join(dir, "gridengine-2.1.0.tar")
-	mustRunCLI(t, "fetch", "--quiet", "--github-url", gh.URL(), "--sign-key", key, "--cache", filepath.Join(dir, "cache"), "-o", bundle, "gridengine@2.1.0")
-
-	b := make([]byte, 5)
-	rand.Read(b)
-	container := base + "/cli-" + hex.EncodeToString(b) + "/"
+	dir, bundle, allowed := azureBundle(t, githubtest.Options{})
+	container := base + "/cli-" + randomHex(5) + "/"
 	if out := mustRunCLI(t, "push", bundle, container); !strings.Contains(out, "uploaded") {
 		t.Errorf("push said %q", out)
 	}
@@ -193,4 +178,39 @@ func TestAzureRoundTrip(t *testing.T) {
 	if code != exitUpstream || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
 		t.Errorf("pull with a wrong key: exit %d, stderr %q; want exit 3 and one line", code, stderr)
 	}
+}
+
+// azureBundle readies a test that talks to Azurite with its account key
+// alone (azureKeyOnly), and fetches
+// gridengine 2.1.0 from a fake GitHub made with o into a signed bundle. It
+// returns the test's folder, the bundle and the allowed_signers file.
+func azureBundle(t *testing.T, o githubtest.Options) (dir, bundle, allowed string) {
+	t.Helper()
+	azureKeyOnly(t)
+	gh, err := githubtest.NewServer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(gh.Close)
+	key, allowed := testKeys(t)
+	dir = t.TempDir()
+	bundle = filepath.Join(dir, "gridengine-2.1.0.tar")
+	mustRunCLI(t, "fetch", "--quiet", "--github-url", gh.URL(), "--sign-key", key, "--cache", filepath.Join(dir, "cache"), "-o", bundle, "gridengine@2.1.0")
+	return dir, bundle, allowed
+}
+
+// azureKeyOnly leaves Azurite's account key as the test's only Azure
+// credential: every other credential variable is emptied.
+func azureKeyOnly(t *testing.T) {
+	for _, k := range []string{blob.EnvConnectionString, "AZURE_STORAGE_ACCOUNT", "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("AZURE_STORAGE_KEY", azuritetest.Key)
+}
+
+// randomHex is n random bytes in hex: a container name no other run uses.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -249,13 +247,8 @@ func checkUpdateLoop(t *testing.T, w *updateWorld, from string, put func(name st
 func azuriteContainer(t *testing.T, prefix string) string {
 	t.Helper()
 	base := azuritetest.URL(t)
-	for _, k := range []string{blob.EnvConnectionString, "AZURE_STORAGE_ACCOUNT", "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET"} {
-		t.Setenv(k, "")
-	}
-	t.Setenv("AZURE_STORAGE_KEY", azuritetest.Key)
-	b := make([]byte, 5)
-	rand.Read(b)
-	return base + "/" + prefix + "-" + hex.EncodeToString(b)
+	azureKeyOnly(t)
+	return base + "/" + prefix + "-" + randomHex(5)
 }
 
 func mapsEqual(a, b map[string]string) bool {
