@@ -68,7 +68,11 @@ func (r *fetchRun) locate(ctx context.Context, p *projectPlan, scan *sourceScan)
 	othersListed := false
 	defer func() {
 		// Remember for the next fetch of the tag whether the other
-		// releases had to be listed (listEarly).
+		// releases had to be listed (listEarly). A "latest" ref lists
+		// them anyway: no hint.
+		if p.ref.IsLatest() {
+			return
+		}
 		key := othersKey(Ref{Owner: p.ref.Owner, Repo: p.ref.Repo, Version: p.rel.Tag})
 		switch had := f.cache.hint(key); {
 		case othersListed && !had:
