@@ -378,6 +378,11 @@ func TestInstallRejectsTamperedBundles(t *testing.T) {
 			if _, err := Verify(context.Background(), bytes.NewReader(bad), vo); !errors.Is(err, manifest.ErrVerify) {
 				t.Errorf("verify: %v, want ErrVerify", err)
 			}
+			// The payload checks catch it, not the whole-bundle hash.
+			vo.SkipBundleSHA256 = true
+			if _, err := Verify(context.Background(), bytes.NewReader(bad), vo); !errors.Is(err, manifest.ErrVerify) {
+				t.Errorf("verify without the bundle hash: %v, want ErrVerify", err)
+			}
 		})
 	}
 	// The good bundle still installs afterwards.

@@ -96,12 +96,17 @@ type InstallReport struct {
 
 // VerifyReport is what Verify found in a good bundle.
 type VerifyReport struct {
-	BundleSHA256 string             `json:"bundle_sha256"`
-	Signer       *SignerInfo        `json:"signer,omitempty"`
-	Insecure     bool               `json:"insecure_skip_signature,omitempty"`
-	Manifest     *manifest.Manifest `json:"manifest"`
-	Files        int                `json:"files"` // payload files checked
-	Bytes        int64              `json:"bytes"` // payload bytes checked
+	// BundleSHA256 is the sha256 of every byte of the bundle; "" with
+	// VerifyOptions.SkipBundleSHA256.
+	BundleSHA256 string `json:"bundle_sha256,omitempty"`
+	// HeadSHA256 is the sha256 of its SHA256SUMS, which every payload was
+	// proved against: it identifies the content, as install records do.
+	HeadSHA256 string             `json:"head_sha256"`
+	Signer     *SignerInfo        `json:"signer,omitempty"`
+	Insecure   bool               `json:"insecure_skip_signature,omitempty"`
+	Manifest   *manifest.Manifest `json:"manifest"`
+	Files      int                `json:"files"` // payload files checked
+	Bytes      int64              `json:"bytes"` // payload bytes checked
 }
 
 // SignatureInfo describes a bundle's signature without checking it.

@@ -133,7 +133,9 @@ func countLine(c map[Action]int) string {
 func (r *VerifyReport) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintln(bw, signerLine(r.Signer, r.Insecure))
-	fmt.Fprintf(bw, "bundle sha256 %s\n", r.BundleSHA256)
+	if r.BundleSHA256 != "" {
+		fmt.Fprintf(bw, "bundle sha256 %s\n", r.BundleSHA256)
+	}
 	if r.Manifest != nil {
 		writeProjects(bw, r.Manifest.Projects, false)
 	}

@@ -2,6 +2,8 @@ package staging
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +35,10 @@ type VerifyOptions struct {
 	// reader checked each part against the signed part list). Verify then
 	// reports it as the bundle's hash instead of hashing every byte again.
 	BundleSHA256 func() (string, error)
+	// SkipBundleSHA256 is for a caller that identifies the bundle by
+	// VerifyReport.HeadSHA256 (pull, when the blob records it): the whole
+	// bundle is not hashed, each byte only by its payload's check.
+	SkipBundleSHA256 bool
 }
 
 // insecureWarning is logged, loudly, whenever a signature is not checked.
@@ -81,22 +87,27 @@ func Verify(ctx context.Context, r io.Reader, o VerifyOptions) (*VerifyReport, e
 
 func verifyLogged(ctx context.Context, r io.Reader, o VerifyOptions, log *slog.Logger) (*VerifyReport, error) {
 	var body bundleBody
-	if o.BundleSHA256 != nil {
+	switch {
+	case o.SkipBundleSHA256:
+		body = &knownSum{r: ctxio.NewReader(ctx, r), of: func() (string, error) { return "", nil }}
+	case o.BundleSHA256 != nil:
 		body = &knownSum{r: ctxio.NewReader(ctx, r), of: o.BundleSHA256}
-	} else {
+	default:
 		a := asynchash.NewReader(ctxio.NewReader(ctx, r))
 		defer a.Stop()
 		body = a
 	}
 	var signer *SignerInfo
+	var head [sha256.Size]byte
 	rd, err := manifest.NewCheckedReader(body, func(sums, sig []byte) (err error) {
+		head = sha256.Sum256(sums)
 		signer, err = checkSignature(sums, sig, o, log, func(w string) { log.Warn(w) })
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	rep := &VerifyReport{Signer: signer, Insecure: o.InsecureSkipSignature, Manifest: rd.Manifest()}
+	rep := &VerifyReport{HeadSHA256: hex.EncodeToString(head[:]), Signer: signer, Insecure: o.InsecureSkipSignature, Manifest: rd.Manifest()}
 	for {
 		p, err := rd.Next()
 		if errors.Is(err, io.EOF) {

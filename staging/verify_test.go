@@ -174,3 +174,30 @@ func TestVerifyKnownSum(t *testing.T) {
 		t.Errorf("Verify with a failing stream sum: %v, want %v", err, failing)
 	}
 }
+
+// TestVerifySkipBundleSum: with o.SkipBundleSHA256 the report names the
+// bundle by its SHA256SUMS alone (TestInstallRejectsTamperedBundles shows every
+// tampered bundle still fails with it).
+func TestVerifySkipBundleSum(t *testing.T) {
+	t.Parallel()
+	k, _ := testKeys(t)
+	good := makeBundle(t, []testProject{demoProject(t, "2.0.0", "two")}, k.signer)
+	o := VerifyOptions{Allowed: trustedAllowed(t), SkipBundleSHA256: true}
+	rep, err := Verify(context.Background(), bytes.NewReader(good), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sums []byte
+	for _, e := range readTar(t, good) {
+		if e.hdr.Name == manifest.SumsName {
+			sums = e.body
+		}
+	}
+	if rep.BundleSHA256 != "" || rep.HeadSHA256 != sum(sums) {
+		t.Errorf("bundle sha256 %q, head %s; want none and %s", rep.BundleSHA256, rep.HeadSHA256, sum(sums))
+	}
+	full, err := Verify(context.Background(), bytes.NewReader(good), VerifyOptions{Allowed: trustedAllowed(t)})
+	if err != nil || full.HeadSHA256 != rep.HeadSHA256 || full.BundleSHA256 != sum(good) {
+		t.Errorf("without the option: %+v (%v)", full, err)
+	}
+}

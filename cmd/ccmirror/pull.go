@@ -79,16 +79,20 @@ func runPull(ctx context.Context, e *env, o *pullOptions) error {
 	// The bundle is verified as it arrives: the download feeds the
 	// verifier in order, and the file gets its name only when both agree.
 	var rep *staging.VerifyReport
-	check := func(r io.Reader) (string, error) {
+	// When the blob records the sha256 of the bundle's SHA256SUMS, that and
+	// the payload hashes prove the content: each byte is hashed once.
+	check := func(r io.Reader, wantSHA256 bool) (blob.Checked, error) {
 		b, err := transport.FromReader(out, r, -1)
 		if err != nil {
-			return "", err
+			return blob.Checked{}, err
 		}
-		rep, err = staging.Verify(ctx, b, vo)
+		o := vo
+		o.SkipBundleSHA256 = !wantSHA256
+		rep, err = staging.Verify(ctx, b, o)
 		if err = b.Finish(err); err != nil {
-			return "", err
+			return blob.Checked{}, err
 		}
-		return rep.BundleSHA256, nil
+		return blob.Checked{SHA256: rep.BundleSHA256, HeadSHA256: rep.HeadSHA256}, nil
 	}
 	res, err := blob.Pull(ctx, url, out, blob.Options{Log: e.logger(o.Quiet || o.JSON), Check: check, Concurrency: o.Concurrency})
 	var ce *blob.CheckError

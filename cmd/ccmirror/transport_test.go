@@ -1,15 +1,21 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	azblobblob "github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 
 	"github.com/ccmirror/ccmirror/mirror/githubtest"
 	"github.com/ccmirror/ccmirror/staging"
@@ -134,6 +140,36 @@ func TestAzureRoundTrip(t *testing.T) {
 		t.Error("pulled bundle differs from the pushed one")
 	}
 
+	// The blob records its SHA256SUMS's hash: pull proves the bundle
+	// against it and hashes no byte twice (no whole-file sha256).
+	var js struct {
+		Pull   blob.PullResult `json:"pull"`
+		Verify struct {
+			Head string `json:"head_sha256"`
+		} `json:"verify"`
+	}
+	if err := json.Unmarshal([]byte(mustRunCLI(t, "pull", "--json", "--allowed-signers", allowed, url, "-o", filepath.Join(dir, "again.tar"))), &js); err != nil {
+		t.Fatal(err)
+	}
+	head := sumsSHA256(t, bundle)
+	if js.Pull.HeadSHA256 != head || js.Verify.Head != head || js.Pull.SHA256 != "" || !js.Pull.Checked {
+		t.Errorf("pull --json: %+v, verify head %s; want both heads %s and no whole-file sum", js.Pull, js.Verify.Head, head)
+	}
+	// A blob whose recorded head is not its bundle's is refused, signed
+	// or not, and nothing of it stays.
+	setMetadata(t, url, blob.MetaHeadSHA256, strings.Repeat("ab", 32))
+	for _, args := range [][]string{{"--allowed-signers", allowed}, {}} {
+		got := filepath.Join(dir, "swapped.tar")
+		code, _, stderr := runCLI(t, append(append([]string{"pull"}, args...), url, "-o", got)...)
+		if code != exitVerify || !strings.Contains(stderr, "SHA256SUMS sha256 "+head) {
+			t.Errorf("pull %v of a blob recording another head: exit %d, %s", args, code, stderr)
+		}
+		if m, _ := filepath.Glob(got + "*"); len(m) != 0 {
+			t.Errorf("pull %v of a blob recording another head left %v", args, m)
+		}
+	}
+	setMetadata(t, url, blob.MetaHeadSHA256, head)
+
 	owner, _, _ := stagingOwner(t)
 	root := filepath.Join(dir, "root")
 	os.MkdirAll(root, 0o755)
@@ -213,4 +249,50 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// sumsSHA256 is the hex sha256 of the SHA256SUMS entry of the bundle at
+// path, read with archive/tar.
+func sumsSHA256(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	hdr, err := tr.Next()
+	if err != nil || hdr.Name != "SHA256SUMS" {
+		t.Fatalf("%s: first entry %v (%v), want SHA256SUMS", path, hdr, err)
+	}
+	h := sha256.New()
+	io.Copy(h, tr)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// setMetadata sets one metadata key of the Azurite blob at url, keeping
+// the others.
+func setMetadata(t *testing.T, url, key, value string) {
+	t.Helper()
+	cred, err := azblob.NewSharedKeyCredential("devstoreaccount1", azuritetest.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc, err := azblobblob.NewClientWithSharedKeyCredential(url, cred, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	props, err := bc.GetProperties(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := map[string]*string{key: &value}
+	for k, v := range props.Metadata {
+		if k = strings.ToLower(k); k != key {
+			md[k] = v
+		}
+	}
+	if _, err := bc.SetMetadata(context.Background(), md, nil); err != nil {
+		t.Fatal(err)
+	}
 }

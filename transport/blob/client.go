@@ -39,8 +39,14 @@ const (
 	EnvAccountName      = "AZURE_STORAGE_ACCOUNT"
 )
 
-// MetaSHA256 is the blob metadata key holding the hex sha256 of the content.
-const MetaSHA256 = "ccmirror_sha256"
+// Blob metadata keys Push sets: MetaSHA256 holds the hex sha256 of the
+// content; MetaHeadSHA256, on a bundle only, the hex sha256 of its
+// SHA256SUMS entry (the signed head, which binds manifest.json and every
+// payload byte through their hashes).
+const (
+	MetaSHA256     = "ccmirror_sha256"
+	MetaHeadSHA256 = "ccmirror_head_sha256"
+)
 
 // Defaults for Options.
 const (
@@ -78,10 +84,24 @@ type Options struct {
 	// download makes them contiguous (on its own goroutine, while the
 	// download goes on), and must read r to io.EOF. A non-nil error stops
 	// the download and fails the Pull with a *CheckError; the partial file
-	// is removed unless the error is a cancellation. Check returns the
-	// sha256 (hex) of what it read, which spares Pull hashing each byte a
-	// second time; "" makes Pull hash the file itself afterwards.
-	Check func(r io.Reader) (sha256 string, err error)
+	// is removed unless the error is a cancellation. wantSHA256 says
+	// whether Pull needs the sha256 of every byte from it: false when the
+	// blob records its bundle head's hash (MetaHeadSHA256), which then
+	// suffices (see Checked).
+	Check func(r io.Reader, wantSHA256 bool) (Checked, error)
+}
+
+// Checked is what an Options.Check found in the bytes it read.
+type Checked struct {
+	// SHA256 is the hex sha256 of every byte read; "" when not computed
+	// (Pull then hashes the file itself if it needs the sum).
+	SHA256 string
+	// HeadSHA256 is the hex sha256 of the bundle's SHA256SUMS entry, ""
+	// when the check does not know it. When the blob records one
+	// (MetaHeadSHA256) and the check found one, they must be equal, and
+	// that alone identifies the content: the check proved every payload
+	// and manifest.json against that SHA256SUMS.
+	HeadSHA256 string
 }
 
 // CheckError is a Pull's Options.Check failing.

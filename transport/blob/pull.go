@@ -36,17 +36,23 @@ type PullResult struct {
 	Path string
 	// URL is the blob's URL, SAS redacted.
 	URL string
-	// Size, SHA256 and ETag describe the blob downloaded.
+	// Size, SHA256 and ETag describe the blob downloaded. SHA256 is ""
+	// when the blob was identified by HeadSHA256 instead (Options.Check).
 	Size   int64
 	SHA256 string
 	ETag   string
+	// HeadSHA256 is the sha256 of the bundle's SHA256SUMS, as the check
+	// found it and the blob's ccmirror_head_sha256 recorded it; "" when
+	// the download was checked by the whole file's sha256.
+	HeadSHA256 string
 	// ResumedFrom is the offset a previous partial download was resumed
 	// from (0 when the download started afresh).
 	ResumedFrom int64
 	// Downloaded is the number of content bytes received in this call.
 	Downloaded int64
-	// Checked is true when the blob carried a sha256 (ccmirror_sha256) or a
-	// Content-MD5 and the file matched it.
+	// Checked is true when the blob carried a sha256 (ccmirror_head_sha256
+	// with a Check, else ccmirror_sha256) or a Content-MD5 and the file
+	// matched it.
 	Checked bool
 }
 
@@ -68,7 +74,10 @@ type PullResult struct {
 // the contiguous bytes for the next Pull. The result must have the blob's
 // size and, when the blob carries it, its ccmirror_sha256 metadata, or else
 // (only then) its Content-MD5 (else the partial is removed and the error
-// matches manifest.ErrVerify). Only then is the file renamed to localFile: nothing
+// matches manifest.ErrVerify). With Options.Check on a blob that records
+// ccmirror_head_sha256, the SHA256SUMS the check proved the bundle against
+// must match that instead, and the whole file is not hashed. Only then is
+// the file renamed to localFile: nothing
 // half-written ever appears under the final name.
 func Pull(ctx context.Context, url, localFile string, opts Options) (*PullResult, error) {
 	loc, err := ParseURL(url)
@@ -94,7 +103,11 @@ func Pull(ctx context.Context, url, localFile string, opts Options) (*PullResult
 	}
 	size, etag := *props.ContentLength, *props.ETag
 	wantSHA := strings.ToLower(metaValue(props.Metadata, MetaSHA256))
+	wantHead := strings.ToLower(metaValue(props.Metadata, MetaHeadSHA256))
 	wantMD5 := props.ContentMD5
+	// A check that proves a bundle against its SHA256SUMS, on a blob that
+	// records that head's hash, needs no hash of the whole file.
+	byHead := opts.Check != nil && wantHead != ""
 	res.Size, res.ETag = size, string(etag)
 
 	if dir := filepath.Dir(localFile); dir != "" {
@@ -125,7 +138,8 @@ func Pull(ctx context.Context, url, localFile string, opts Options) (*PullResult
 	// Ranges download in parallel into their places in the file while the
 	// file is hashed from its start as its bytes become contiguous (the
 	// resumed part first). MD5 only when the blob has no sha256.
-	d := newFetch(bc, etag, f, offset, size, wantSHA == "" && len(wantMD5) > 0, opts)
+	d := newFetch(bc, etag, f, offset, size, !byHead && wantSHA == "" && len(wantMD5) > 0, opts)
+	d.wantSum = !byHead
 	err = d.run(ctx)
 	res.Downloaded = d.downloaded.Load()
 	var ce *CheckError
@@ -184,10 +198,18 @@ func Pull(ctx context.Context, url, localFile string, opts Options) (*PullResult
 		discard()
 		return nil, fmt.Errorf("%s: got %d bytes, blob has %d: %w", op, st.Size(), size, manifest.ErrVerify)
 	}
-	if res.SHA256, err = d.sum(ctx); err != nil {
+	if byHead && d.checked.HeadSHA256 != "" {
+		// The check proved every payload against this SHA256SUMS.
+		res.HeadSHA256, res.SHA256 = d.checked.HeadSHA256, d.checked.SHA256
+		if res.HeadSHA256 != wantHead {
+			discard()
+			return nil, fmt.Errorf("%s: SHA256SUMS sha256 %s, blob metadata says %s: %w", op, res.HeadSHA256, wantHead, manifest.ErrVerify)
+		}
+		res.Checked = true
+	} else if res.SHA256, err = d.sum(ctx); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	if wantSHA != "" {
+	if wantSHA != "" && res.SHA256 != "" {
 		if res.SHA256 != wantSHA {
 			discard()
 			return nil, fmt.Errorf("%s: sha256 %s, blob metadata says %s: %w", op, res.SHA256, wantSHA, manifest.ErrVerify)

@@ -52,10 +52,12 @@ type PushResult struct {
 // commits them atomically (a small file goes in one atomic Put Blob), so an
 // interrupted push never leaves a half-written blob under the final name: the
 // previous content, or nothing, stays visible. The blob gets the whole file's
-// Content-MD5 and its sha256 in metadata "ccmirror_sha256"; afterwards
-// GetProperties must report the same size and sha256, else the error matches
+// Content-MD5 and its sha256 in metadata "ccmirror_sha256" and, for a
+// bundle, the sha256 of its SHA256SUMS in "ccmirror_head_sha256";
+// afterwards GetProperties must report the same size and hashes, else the error matches
 // manifest.ErrVerify (so a SAS needs read as well as create and write).
-// When the blob already holds the same size and sha256, nothing is uploaded.
+// When the blob already holds the same size and sha256, nothing is
+// uploaded (a missing ccmirror_head_sha256 is added to its metadata).
 func Push(ctx context.Context, localFile, url string, opts Options) (*PushResult, error) {
 	loc, err := ParseURL(url)
 	if err != nil {
@@ -82,6 +84,7 @@ func Push(ctx context.Context, localFile, url string, opts Options) (*PushResult
 	if sums.n != size {
 		return nil, fmt.Errorf("push %s: file changed while being read (%d bytes, stat said %d)", localFile, sums.n, size)
 	}
+	head := headSHA256(f, size)
 	name := loc.BlobName(localFile)
 	res := &PushResult{URL: loc.display(name), Blob: name, Size: size, SHA256: sums.sha256}
 	op := fmt.Sprintf("push %s to %s", localFile, res.URL)
@@ -100,6 +103,24 @@ func Push(ctx context.Context, localFile, url string, opts Options) (*PushResult
 		if props.ContentLength != nil && *props.ContentLength == size && metaValue(props.Metadata, MetaSHA256) == sums.sha256 {
 			res.Skipped = true
 			res.ETag = etagString(props.ETag)
+			if head != "" && metaValue(props.Metadata, MetaHeadSHA256) != head {
+				// Pushed before the head's hash was recorded: add it, so a
+				// pull hashes each byte once.
+				// The service hands keys back capitalized: send them as set.
+				md := map[string]*string{MetaHeadSHA256: ptr(head)}
+				for k, v := range props.Metadata {
+					if k = strings.ToLower(k); k != MetaHeadSHA256 {
+						md[k] = v
+					}
+				}
+				set, err := bb.SetMetadata(ctx, md, &blob.SetMetadataOptions{
+					AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: props.ETag}},
+				})
+				if err != nil {
+					return nil, classify(op+": record the bundle head's sha256", cred, err)
+				}
+				res.ETag = etagString(set.ETag)
+			}
 			log.Info("blob already up to date", "url", res.URL, "size", size, "sha256", sums.sha256)
 			return res, nil
 		}
@@ -114,6 +135,9 @@ func Push(ctx context.Context, localFile, url string, opts Options) (*PushResult
 
 	headers := &blob.HTTPHeaders{BlobContentMD5: sums.md5, BlobContentType: ptr(contentType(name))}
 	metadata := map[string]*string{MetaSHA256: ptr(sums.sha256)}
+	if head != "" {
+		metadata[MetaHeadSHA256] = ptr(head)
+	}
 	blockSize := opts.blockSize()
 	if n := (size + blockSize - 1) / blockSize; n > blockblob.MaxBlocks {
 		// A block blob holds at most 50,000 blocks: grow the blocks to fit.
@@ -178,6 +202,9 @@ func Push(ctx context.Context, localFile, url string, opts Options) (*PushResult
 	}
 	if got := metaValue(props.Metadata, MetaSHA256); got != sums.sha256 {
 		return nil, fmt.Errorf("%s: blob metadata sha256 %q after upload, file has %s: %w", op, got, sums.sha256, manifest.ErrVerify)
+	}
+	if got := metaValue(props.Metadata, MetaHeadSHA256); head != "" && got != head {
+		return nil, fmt.Errorf("%s: blob metadata head sha256 %q after upload, file has %s: %w", op, got, head, manifest.ErrVerify)
 	}
 	if len(props.ContentMD5) > 0 && !bytes.Equal(props.ContentMD5, sums.md5) {
 		return nil, fmt.Errorf("%s: blob Content-MD5 differs from the file's after upload: %w", op, manifest.ErrVerify)
@@ -251,6 +278,17 @@ type sums struct {
 	n      int64
 	sha256 string
 	md5    []byte
+}
+
+// headSHA256 is the hex sha256 of the SHA256SUMS entry of the bundle in
+// f, or "" when f is not a bundle (Push uploads any file).
+func headSHA256(f *os.File, size int64) string {
+	rd, err := manifest.NewReader(io.NewSectionReader(f, 0, size))
+	if err != nil {
+		return ""
+	}
+	h := sha256.Sum256(rd.Sums())
+	return hex.EncodeToString(h[:])
 }
 
 // hashReader reads r to the end, returning its length, sha256 and MD5. It

@@ -240,14 +240,17 @@ func TestPullCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	var seen []byte
-	readAll := func(withSum bool) func(io.Reader) (string, error) {
-		return func(r io.Reader) (string, error) {
+	readAll := func(withSum bool) func(io.Reader, bool) (Checked, error) {
+		return func(r io.Reader, wantSum bool) (Checked, error) {
+			if !wantSum {
+				t.Error("Check told no sum is wanted of a blob without ccmirror_head_sha256")
+			}
 			b, err := io.ReadAll(r)
 			seen = b
 			if !withSum {
-				return "", err
+				return Checked{}, err
 			}
-			return sha(b), err
+			return Checked{SHA256: sha(b)}, err
 		}
 	}
 	tests := []struct {
@@ -279,9 +282,9 @@ func TestPullCheck(t *testing.T) {
 	t.Run("refused", func(t *testing.T) {
 		dst := dir + "/refused.tar"
 		bad := errors.New("not a bundle")
-		_, err := Pull(ctx, url, dst, Options{BlockSize: rs, Concurrency: 3, Check: func(r io.Reader) (string, error) {
+		_, err := Pull(ctx, url, dst, Options{BlockSize: rs, Concurrency: 3, Check: func(r io.Reader, _ bool) (Checked, error) {
 			io.ReadFull(r, make([]byte, 1000))
-			return "", bad
+			return Checked{}, bad
 		}})
 		var ce *CheckError
 		if !errors.As(err, &ce) || !errors.Is(err, bad) || !strings.Contains(ce.URL, "check.tar") {

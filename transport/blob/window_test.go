@@ -32,11 +32,11 @@ func TestPullWindow(t *testing.T) {
 	}
 	dst := dir + "/dst.tar"
 	var largest int64
-	check := func(r io.Reader) (string, error) {
+	check := func(r io.Reader, _ bool) (Checked, error) {
 		h := sha256.New()
 		head := make([]byte, 64<<10)
 		if _, err := io.ReadFull(r, head); err != nil {
-			return "", err
+			return Checked{}, err
 		}
 		h.Write(head)
 		// Give the workers the time to run ahead, if they could; stop
@@ -51,9 +51,9 @@ func TestPullWindow(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		if _, err := io.Copy(h, r); err != nil {
-			return "", err
+			return Checked{}, err
 		}
-		return hex.EncodeToString(h.Sum(nil)), nil
+		return Checked{SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 	}
 	res, err := Pull(ctx, url, dst, Options{BlockSize: rs, Concurrency: conc, Check: check})
 	if err != nil {
