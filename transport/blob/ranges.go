@@ -65,14 +65,18 @@ type fetch struct {
 	size  int64
 	opts  Options
 	jobs  []*rangeJob
-	moved chan struct{} // poked when bytes are written
+	moved chan struct{} // poked when bytes are written (tell)
+	// toldHasher is the contiguous size the hasher was last poked at.
+	toldHasher atomic.Int64
 
 	sh, mh hash.Hash // sh nil when Check hashes; mh nil when not wanted
 
-	// With Options.Check: the pipe it reads and what it returned.
+	// With Options.Check: whether it must hash every byte, the pipe it
+	// reads and what it returned.
+	wantSum   bool
 	pw        *io.PipeWriter
 	checkDone chan struct{}
-	checkSum  string
+	checked   Checked
 	checkErr  error
 
 	// hashed is how many bytes from the file's start the hasher has
@@ -204,7 +208,7 @@ func (d *fetch) startCheck() {
 	d.pw, d.checkDone = pw, make(chan struct{})
 	go func() {
 		defer close(d.checkDone)
-		sum, err := d.opts.Check(pr)
+		c, err := d.opts.Check(pr, d.wantSum)
 		if err == nil {
 			if n, _ := io.Copy(io.Discard, pr); n > 0 {
 				err = fmt.Errorf("the check stopped %d bytes before the end of the blob", n)
@@ -213,7 +217,7 @@ func (d *fetch) startCheck() {
 		if err != nil {
 			pr.CloseWithError(err)
 		}
-		d.checkSum, d.checkErr = sum, err
+		d.checked, d.checkErr = c, err
 	}()
 }
 
@@ -223,8 +227,8 @@ func (d *fetch) sum(ctx context.Context) (string, error) {
 	if d.sh != nil {
 		return hex.EncodeToString(d.sh.Sum(nil)), nil
 	}
-	if d.checkSum != "" {
-		return d.checkSum, nil
+	if d.checked.SHA256 != "" {
+		return d.checked.SHA256, nil
 	}
 	sum, _, err := ctxio.HashFile(ctx, d.f.Name())
 	return sum, err
@@ -267,7 +271,7 @@ func (d *fetch) get(ctx context.Context, j *rangeJob, buf []byte) error {
 			}
 			j.written.Store(w + int64(n))
 			d.progress(int64(n))
-			d.poke()
+			d.tell(false)
 		}
 		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
 			break // a short range is told below
@@ -279,8 +283,22 @@ func (d *fetch) get(ctx context.Context, j *rangeJob, buf []byte) error {
 	if w := j.written.Load(); w < j.n {
 		return &remoteError{msg: fmt.Sprintf("range %d-%d: stream ended after %d of %d bytes", j.off, j.off+j.n-1, w, j.n), cause: io.ErrUnexpectedEOF}
 	}
+	d.tell(true)
 	diskhint.StartWriteback(d.f, j.off, j.n)
 	return nil
+}
+
+// tell wakes the hasher when what it can read grew by a hashChunk since
+// it was last woken, or (end) a range is complete: not on every network
+// read, each wake-up costs a context switch. A worker about to wait for
+// the window wakes it too (waitWindow), so it never waits on bytes the
+// hasher was not told of.
+func (d *fetch) tell(end bool) {
+	c := d.contiguous()
+	if end || c-d.toldHasher.Load() >= hashChunk {
+		d.toldHasher.Store(c)
+		d.poke()
+	}
 }
 
 // waitWindow blocks until bytes up to end may be written: end is within
@@ -293,6 +311,7 @@ func (d *fetch) waitWindow(ctx context.Context, end int64) error {
 		if end <= d.hashed.Load()+d.window {
 			return nil
 		}
+		d.poke()
 		select {
 		case <-ch:
 		case <-ctx.Done():
