@@ -103,7 +103,7 @@ var verbs = []func(*env) *cli.Command{
 
 // run executes the CLI with args and returns the process exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	e := &env{stdin: stdin, stdout: stdout, stderr: &syncWriter{w: stderr}}
 	app := newApp(e)
 	err := app.RunContext(ctx, intersperse(app, args))
 	if err == nil {

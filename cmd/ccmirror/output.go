@@ -134,3 +134,16 @@ func (h onceHandler) WithAttrs(as []slog.Attr) slog.Handler {
 func (h onceHandler) WithGroup(name string) slog.Handler {
 	return onceHandler{h.Handler.WithGroup(name), h.warned}
 }
+
+// syncWriter serializes writes to stderr: notices, warnings and log lines
+// come from several goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
