@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -69,8 +68,6 @@ type env struct {
 	verbose bool
 	// warned are the warnings printed so far (each is printed once).
 	warned warnings
-	// noticeMu keeps notice lines whole when goroutines print them.
-	noticeMu sync.Mutex
 	// task says what the verb is doing and how to resume it, for the
 	// message of an interrupted run (see doing).
 	task, resume string

@@ -91,8 +91,6 @@ func (e *env) warn(msg string) {
 // notice prints one line on stderr about a wait the user should see (a
 // retry, a lock held by another process), as "ccmirror: line".
 func (e *env) notice(line string) {
-	e.noticeMu.Lock()
-	defer e.noticeMu.Unlock()
 	fmt.Fprintf(e.stderr, "ccmirror: %s\n", printable(strings.TrimSpace(line), maxErrorLine))
 }
 
@@ -136,7 +134,7 @@ func (h onceHandler) WithGroup(name string) slog.Handler {
 }
 
 // syncWriter serializes writes to stderr: notices, warnings and log lines
-// come from several goroutines.
+// come from several goroutines, each line in one Write.
 type syncWriter struct {
 	mu sync.Mutex
 	w  io.Writer
